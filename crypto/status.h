@@ -1,0 +1,57 @@
+// Errors are values. Every fallible call in the crypto and vault libraries returns
+// Result<T> (std::expected) carrying an Error whose message names what failed and
+// never echoes a secret or a byte of plaintext.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <utility>
+
+namespace evault {
+
+enum class ErrorCode {
+  kInvalidArgument,     // the caller's input is malformed (bad JSON, bad id, ...)
+  kNotFound,            // an id or file that does not exist
+  kAlreadyExists,       // refusing to overwrite
+  kWrongPassphrase,     // the key slot did not open
+  kTampered,            // authentication failed: data was altered, moved or truncated
+  kCorrupt,             // stored data is structurally broken
+  kUnsupportedVersion,  // written by a newer evault
+  kNotAVault,           // a directory without a vault header
+  kIo,                  // the operating system or RocksDB refused
+  kWeakParameters,      // KDF parameters below the floor
+  kInternal,
+};
+
+struct Error {
+  ErrorCode code;
+  std::string message;
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+using Status = std::expected<void, Error>;
+
+inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
+  return std::unexpected<Error>(Error{code, std::move(message)});
+}
+
+inline Status Ok() { return {}; }
+
+}  // namespace evault
+
+// Propagates the error of a Result/Status expression, LevelDB-style.
+#define EVAULT_TRY(expr)                                   \
+  do {                                                     \
+    if (auto evault_try_result_ = (expr); !evault_try_result_) \
+      return std::unexpected(std::move(evault_try_result_.error())); \
+  } while (0)
+
+#define EVAULT_CONCAT_INNER_(a, b) a##b
+#define EVAULT_CONCAT_(a, b) EVAULT_CONCAT_INNER_(a, b)
+// EVAULT_ASSIGN_OR_RETURN(auto x, Expr()) declares x from a successful Result.
+#define EVAULT_ASSIGN_OR_RETURN(decl, expr)                               \
+  auto EVAULT_CONCAT_(evault_aor_, __LINE__) = (expr);                    \
+  if (!EVAULT_CONCAT_(evault_aor_, __LINE__))                             \
+    return std::unexpected(std::move(EVAULT_CONCAT_(evault_aor_, __LINE__).error())); \
+  decl = std::move(*EVAULT_CONCAT_(evault_aor_, __LINE__))
