@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Evidence Vault demo: loads five cases drawn from the CIVICUS Monitor update on Kazakhstan
+# (IPHR / KIBHR, August-October 2019) into a fresh, throw-away vault and shows what the CLI does.
+#
+# Usage: client/demo/demo.sh [PATH-TO-evault]     (default: build/client/evault under the repo root)
+#
+# Data layout (see README.md): cases/NN-name/case.txt (line 1 title, line 2 space-separated tags),
+# cases/NN-name/NN-record.json (records, added in name order), optional edit.json (a new version of
+# the case's first record) and optional attachments/* (attached to the case's first record).
+set -euo pipefail
+
+DEMO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$DEMO_DIR/../.." && pwd)"
+
+EVAULT="${1:-$REPO_ROOT/build/client/evault}"
+case "$EVAULT" in
+  /*) ;;
+  *) EVAULT="$PWD/$EVAULT" ;;
+esac
+
+die() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
+
+[[ -x "$EVAULT" ]] || die "evault binary not found or not executable: $EVAULT (run 'make build' first)"
+
+# ---------------------------------------------------------------------------------------------
+# Throw-away workspace: the vault, the passphrase file and restored files all live here and are
+# removed when the script exits, whatever happens.
+# ---------------------------------------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/evault-demo.XXXXXX")"
+cleanup() { rm -rf -- "$WORK"; }
+trap cleanup EXIT
+
+VAULT="$WORK/vault"
+mkdir -m 700 "$VAULT"
+
+PASSFILE="$WORK/passphrase"
+DEMO_PASSPHRASE='demo only: never use this passphrase for real evidence'
+(umask 077 && printf '%s\n' "$DEMO_PASSPHRASE" > "$PASSFILE")
+chmod 600 "$PASSFILE"
+
+# Options given on every call. They go before the subcommand.
+GLOBAL=(--vault "$VAULT" --passphrase-file "$PASSFILE")
+
+# Print the command being run (without the global options; paths shown relative to the demo dir).
+SAFE_WORD_RE='^[A-Za-z0-9_./:=@+$-]+$'
+show_cmd() {
+  local line='$ evault' a q="'"
+  for a in "$@"; do
+    a="${a#"$DEMO_DIR"/}"
+    a="${a/#"$WORK"/\$TMP}"
+    if [[ "$a" =~ $SAFE_WORD_RE ]]; then
+      line+=" $a"
+    else
+      line+=" $q${a//$q/$q\\$q$q}$q"
+    fi
+  done
+  printf '%s\n' "$line"
+}
+
+# run ARGS...: run evault, output goes straight to the terminal.
+run() {
+  show_cmd "$@"
+  "$EVAULT" "${GLOBAL[@]}" "$@"
+}
+
+# capture VAR ARGS...: run evault, print its stdout and also store it in VAR.
+capture() {
+  local __var="$1"; shift
+  show_cmd "$@"
+  local __out
+  __out="$("$EVAULT" "${GLOBAL[@]}" "$@")"
+  if [[ -n "$__out" ]]; then printf '%s\n' "$__out"; fi
+  printf -v "$__var" '%s' "$__out"
+}
+
+# first_word TEXT: first whitespace-separated word of the first line of TEXT.
+first_word() {
+  local line="${1%%$'\n'*}"
+  line="${line#"${line%%[![:space:]]*}"}"
+  printf '%s' "${line%%[[:space:]]*}"
+}
+
+header() { printf '\n== %s ==\n' "$*"; }
+
+echo "== Evidence Vault demo =="
+echo "binary:     $EVAULT"
+echo "temp vault: $VAULT (deleted when the demo ends)"
+echo "Cases are drawn from the CIVICUS Monitor update on Kazakhstan by IPHR and KIBHR (Aug-Oct 2019)."
+
+# ---------------------------------------------------------------------------------------------
+header "1. Create a new vault"
+echo "This demo uses fast key-derivation settings (--kdf-ops 2 --kdf-memory-mib 64) so it runs quickly;"
+echo "real vaults use the default, stronger settings."
+capture out init --kdf-ops 2 --kdf-memory-mib 64
+DEVICE_ID="$(first_word "$out")"
+[[ -n "$DEVICE_ID" ]] || die "init printed no device id"
+echo "-> device id: $DEVICE_ID"
+
+# ---------------------------------------------------------------------------------------------
+header "2. Record five cases from the report"
+declare -A CASE_ID=() FIRST_RID=()
+CASE_NAMES=()
+EDIT_CASE=""
+ATT_RID="" ATT_ID="" ATT_FILE=""
+
+for dir in "$DEMO_DIR"/cases/*/; do
+  dir="${dir%/}"
+  name="${dir##*/}"
+  [[ -f "$dir/case.txt" ]] || continue
+  title="" tagline=""
+  { IFS= read -r title || true; IFS= read -r tagline || true; } < "$dir/case.txt"
+  title="${title%$'\r'}"
+  tagline="${tagline%$'\r'}"
+  [[ -n "$title" ]] || die "$dir/case.txt: first line (title) is empty"
+
+  echo
+  echo "-- case $name: $title"
+  args=(case new --title "$title")
+  read -r -a tags <<< "$tagline" || true
+  for t in ${tags[@]+"${tags[@]}"}; do args+=(--tag "$t"); done
+  capture out "${args[@]}"
+  cid="$(first_word "$out")"
+  [[ -n "$cid" ]] || die "'case new' printed no case id for $name"
+  CASE_ID[$name]="$cid"
+  CASE_NAMES+=("$name")
+
+  for rec in "$dir"/[0-9][0-9]-record.json; do
+    [[ -f "$rec" ]] || continue
+    capture out record add --case "$cid" --json "$rec"
+    rid="$(first_word "$out")"
+    [[ -n "$rid" ]] || die "'record add' printed no record id for $rec"
+    [[ -n "${FIRST_RID[$name]:-}" ]] || FIRST_RID[$name]="$rid"
+  done
+  [[ -n "${FIRST_RID[$name]:-}" ]] || die "case $name has no NN-record.json files"
+
+  if [[ -d "$dir/attachments" ]]; then
+    files=()
+    for f in "$dir"/attachments/*; do
+      if [[ -f "$f" ]]; then files+=("$f"); fi
+    done
+    if ((${#files[@]} > 0)); then
+      capture out attach add --record "${FIRST_RID[$name]}" "${files[@]}"
+      # One line per file: <attachment-id> <sha256-hex> <file>
+      i=0
+      while IFS=$' \t' read -r aid sha _rest; do
+        [[ -n "$aid" ]] || continue
+        ((i < ${#files[@]})) || die "'attach add' printed more lines than files"
+        want="$(sha256sum < "${files[$i]}")"
+        want="${want%% *}"
+        [[ "${sha,,}" == "$want" ]] \
+          || die "sha256 printed for ${files[$i]##*/} ($sha) differs from sha256sum ($want)"
+        echo "   ${files[$i]##*/}: sha256 matches local sha256sum"
+        if [[ -z "$ATT_ID" ]]; then
+          ATT_RID="${FIRST_RID[$name]}" ATT_ID="$aid" ATT_FILE="${files[$i]}"
+        fi
+        i=$((i + 1))
+      done <<< "$out"
+      ((i == ${#files[@]})) || die "'attach add' printed $i lines for ${#files[@]} files"
+    fi
+  fi
+
+  if [[ -f "$dir/edit.json" ]]; then EDIT_CASE="$name"; fi
+done
+
+((${#CASE_NAMES[@]} > 0)) || die "no cases found under $DEMO_DIR/cases"
+[[ -n "$EDIT_CASE" ]] || die "no case has an edit.json"
+[[ -n "$ATT_ID" ]] || die "no case has attachments"
+
+BATYR_CASE="01-batyrbekov-libel"
+CYRILLIC_CASE="05-dvk-protests-21-september"
+[[ -n "${FIRST_RID[$BATYR_CASE]:-}" && -n "${FIRST_RID[$CYRILLIC_CASE]:-}" ]] \
+  || die "expected cases $BATYR_CASE and $CYRILLIC_CASE"
+
+# ---------------------------------------------------------------------------------------------
+EDIT_RID="${FIRST_RID[$EDIT_CASE]}"
+header "3. Revise a record: outcome updated after the appeal was rejected"
+echo "Records are never overwritten: an edit creates a new revision and keeps the old one."
+run record edit "$EDIT_RID" --json "$DEMO_DIR/cases/$EDIT_CASE/edit.json"
+
+header "Revision history of record $EDIT_RID"
+run record show "$EDIT_RID" --history
+
+# ---------------------------------------------------------------------------------------------
+header "4. Cases in the vault"
+run case list
+
+header "All records"
+run record list
+
+header "Records of one case only ($EDIT_CASE)"
+run record list --case "${CASE_ID[$EDIT_CASE]}"
+
+# ---------------------------------------------------------------------------------------------
+header "5. Attachments: list, restore and compare with the original"
+run attach list --record "$ATT_RID"
+run attach get "$ATT_ID" --out "$WORK/restored"
+if cmp -s "$ATT_FILE" "$WORK/restored"; then
+  echo "-> restored ${ATT_FILE##*/} is byte-for-byte identical to the original (cmp)"
+else
+  die "restored attachment differs from $ATT_FILE"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# search_demo QUERY EXPECTED_RID: show search results; the expected record should be among them.
+search_demo() {
+  local query="$1" expect="$2" out
+  capture out search "$query"
+  [[ -n "$out" ]] || die "search '$query' printed nothing"
+  if [[ "$out" != *"$expect"* ]]; then
+    echo "   (warning: record $expect not found in the search output)" >&2
+  fi
+}
+
+header "6. Search (whole words, case-insensitive, all words must match)"
+search_demo "Batyrbekov" "${FIRST_RID[$BATYR_CASE]}"
+
+header "Search in Cyrillic"
+search_demo "Алматы" "${FIRST_RID[$CYRILLIC_CASE]}"
+
+header "Search with two words (both must occur in the record)"
+search_demo "restricted freedom" "${FIRST_RID[$EDIT_CASE]}"
+
+# ---------------------------------------------------------------------------------------------
+CYR_RID="${FIRST_RID[$CYRILLIC_CASE]}"
+cyr_recs=("$DEMO_DIR/cases/$CYRILLIC_CASE"/[0-9][0-9]-record.json)
+CYR_JSON="${cyr_recs[0]}"
+header "7. A record as JSON (Kazakh and Russian text must come back unchanged)"
+capture out record show "$CYR_RID" --json
+printf '%s\n' "$out" > "$WORK/show.json"
+if command -v python3 > /dev/null 2>&1; then
+  python3 - "$CYR_JSON" "$WORK/show.json" <<'PY' || die "UTF-8 round trip check failed"
+import json, sys
+src = json.load(open(sys.argv[1], encoding="utf-8"))
+got = json.load(open(sys.argv[2], encoding="utf-8"))
+def strings(v):
+    if isinstance(v, dict):
+        for x in v.values(): yield from strings(x)
+    elif isinstance(v, list):
+        for x in v: yield from strings(x)
+    elif isinstance(v, str):
+        yield v
+found = set(strings(got))
+missing = [k for k in ("title", "narrative") if src[k] not in found]
+if missing:
+    sys.exit("fields not returned unchanged: " + ", ".join(missing))
+print("-> UTF-8 round trip OK: title and Cyrillic narrative returned byte for byte")
+PY
+else
+  echo "(python3 not installed: skipping the JSON round-trip check)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+header "8. What is on disk"
+echo "Files in the vault directory: $(find "$VAULT" -type f | wc -l), total $(du -sh "$VAULT" | cut -f1)"
+for needle in "Batyrbekov" "Arzamasova" "Saryagash" "Алматы" "DEMO RECONSTRUCTION" "$DEMO_PASSPHRASE"; do
+  shown="$needle"
+  if [[ "$needle" == "$DEMO_PASSPHRASE" ]]; then shown="<the passphrase>"; fi
+  echo "\$ grep -r -a -l '$shown' \$VAULT"
+  rc=0
+  grep -r -a -l -F -- "$needle" "$VAULT" || rc=$?
+  case "$rc" in
+    1) ;;
+    0) die "plaintext '$shown' found in the vault directory" ;;
+    *) die "grep failed on $VAULT" ;;
+  esac
+done
+echo "-> no plaintext found on disk: the vault directory contains no readable case text"
+
+echo
+echo "== Demo finished; the temporary vault is removed now =="

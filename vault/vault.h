@@ -1,0 +1,134 @@
+// Vault: an encrypted evidence store in one directory.
+//
+// The directory holds `vault.header` (KDF parameters, salt, the wrapped device root
+// key) and `db/`, a RocksDB database whose keys are random ids or keyed hashes and
+// whose values are ciphertext. Nothing in it names a case, person, place, date or file,
+// or shows how many records a case has; a seized copy reveals that a vault exists and
+// its rough size.
+//
+// Contract: every method returns a Result; on error nothing was written. A successful
+// write is durable (synced) before it returns. A Vault is used by one thread at a time;
+// RocksDB's lock keeps a second process out.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/bytes.h"
+#include "crypto/passphrase_kdf.h"
+#include "crypto/secret_bytes.h"
+#include "crypto/status.h"
+
+namespace evault::vault {
+
+struct CaseInfo {
+  std::string id;
+  std::string title;
+  std::string status;
+  std::vector<std::string> tags;
+  std::string created;
+  std::string author;
+};
+
+struct RecordRevision {
+  std::string record_id;
+  std::string revision_id;  // the id of this immutable revision
+  std::string case_id;
+  std::uint64_t revision = 0;  // 1 for the first; max(parents) + 1 after
+  std::vector<std::string> parents;
+  std::string created;
+  std::string author;
+  nlohmann::json data;  // the validated record fields
+};
+
+struct RecordView {
+  std::string record_id;
+  std::string case_id;
+  std::vector<RecordRevision> heads;    // more than one: concurrent edits (a conflict)
+  std::vector<RecordRevision> history;  // every revision, oldest first (when asked for)
+  bool conflict() const { return heads.size() > 1; }
+};
+
+struct RecordSummary {
+  std::string record_id;
+  std::string case_id;
+  std::string kind;
+  std::string title;
+  std::uint64_t revision = 0;
+  bool conflict = false;
+};
+
+struct AttachmentInfo {
+  std::string id;
+  std::string record_id;
+  std::string case_id;
+  std::string sha256;  // hex, of the original bytes
+  std::uint64_t size = 0;
+  std::uint64_t chunks = 0;
+  std::string media_type;
+  std::string file_name;
+  std::string captured;  // UTC, ISO 8601
+  std::string device;
+};
+
+using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+using SinkFn = std::function<Status(crypto::ByteView)>;
+
+class Vault {
+ public:
+  // Creates a new vault in `dir` (which must not exist or be empty) and returns the
+  // new device's id.
+  static Result<std::string> Create(const std::filesystem::path& dir,
+                                    const crypto::SecretBytes& passphrase,
+                                    const crypto::PassphraseKdfParams& kdf);
+  static Result<std::unique_ptr<Vault>> Open(const std::filesystem::path& dir,
+                                             const crypto::SecretBytes& passphrase);
+  ~Vault();
+
+  const std::string& device_id() const;
+  const std::string& vault_id() const;
+
+  // Re-wraps the device root key; nothing else is re-encrypted.
+  Status ChangePassphrase(const crypto::SecretBytes& new_passphrase,
+                          const crypto::PassphraseKdfParams& kdf);
+
+  Result<CaseInfo> CreateCase(std::string_view title, const std::vector<std::string>& tags);
+  Result<std::vector<CaseInfo>> ListCases();
+  Result<CaseInfo> GetCase(std::string_view case_id);
+
+  // `record_json` is parsed and validated (see record.h).
+  Result<RecordRevision> AddRecord(std::string_view case_id, std::string_view record_json);
+  // A new revision whose parents are all current heads (so it also resolves a conflict).
+  Result<RecordRevision> EditRecord(std::string_view record_id, std::string_view record_json);
+  Result<RecordView> GetRecord(std::string_view record_id, bool with_history);
+  Result<std::vector<RecordSummary>> ListRecords(std::optional<std::string_view> case_id);
+  // Records any revision of which contains every word of `text` (case-insensitive).
+  Result<std::vector<RecordSummary>> Search(std::string_view text);
+
+  // Streams `file` in 1 MiB chunks; memory use does not grow with its size. The
+  // attachment becomes visible only once every chunk and its manifest are durable.
+  Result<AttachmentInfo> AddAttachment(std::string_view record_id,
+                                       const std::filesystem::path& file,
+                                       const ProgressFn& progress = {});
+  Result<AttachmentInfo> GetAttachment(std::string_view attachment_id);
+  Result<std::vector<AttachmentInfo>> ListAttachments(std::string_view record_id);
+  // Hands the original bytes to `sink` chunk by chunk, each chunk authenticated before
+  // it is handed over; fails with kTampered if a chunk, the size or the SHA-256 differs.
+  Status ReadAttachment(std::string_view attachment_id, const SinkFn& sink,
+                        const ProgressFn& progress = {});
+
+ private:
+  struct Impl;
+  explicit Vault(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace evault::vault
