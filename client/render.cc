@@ -154,13 +154,16 @@ std::string RenderRecord(const vault::RecordView& v, bool with_history) {
         "CONFLICT: {} concurrent revisions; `evault record edit {}` with the merged record resolves it\n",
         v.heads.size(), v.record_id);
   }
-  for (const auto& r : v.heads) RenderRevision(out, r);
-  if (with_history) {
-    out += fmt::format("\nhistory ({} revisions, oldest first)\n", v.history.size());
-    for (const auto& r : v.history) {
-      out += "\n";
-      RenderRevision(out, r);
-    }
+  if (!with_history) {
+    for (const auto& r : v.heads) RenderRevision(out, r);
+    return out;
+  }
+  out += fmt::format("history: {} revisions, oldest first; current: ", v.history.size());
+  for (std::size_t i = 0; i < v.heads.size(); ++i) out += (i ? ", " : "") + v.heads[i].revision_id;
+  out += "\n";
+  for (const auto& r : v.history) {
+    out += "\n";
+    RenderRevision(out, r);
   }
   return out;
 }

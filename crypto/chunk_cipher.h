@@ -51,6 +51,7 @@ class ChunkCipher {
 class ChunkStreamReader {
  public:
   explicit ChunkStreamReader(const ChunkCipher& cipher) : cipher_(cipher) {}
+  explicit ChunkStreamReader(const ChunkCipher&& cipher) = delete;  // would dangle
 
   Result<std::size_t> Next(ByteView sealed, std::span<std::uint8_t> out);
   bool finished() const { return finished_; }

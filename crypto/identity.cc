@@ -16,8 +16,14 @@ Result<SigningKeyPair> SigningKeyPair::FromSecretKey(SecretBytes secret_key) {
   if (secret_key.size() != crypto_sign_SECRETKEYBYTES) {
     return Fail(ErrorCode::kCorrupt, "signing key has the wrong length");
   }
+  // Recompute the key pair from the seed and insist the stored public half matches:
+  // signing with a foreign public half can leak the private key.
   Bytes pk(crypto_sign_PUBLICKEYBYTES);
-  crypto_sign_ed25519_sk_to_pk(pk.data(), secret_key.data());
+  SecretBytes recomputed(crypto_sign_SECRETKEYBYTES);
+  crypto_sign_seed_keypair(pk.data(), recomputed.data(), secret_key.data());
+  if (!recomputed.Equals(secret_key)) {
+    return Fail(ErrorCode::kCorrupt, "signing key does not match its public half");
+  }
   return SigningKeyPair(std::move(pk), std::move(secret_key));
 }
 
@@ -69,7 +75,9 @@ Result<Bytes> SealToPublicKey(ByteView recipient_public_key, ByteView secret) {
     return Fail(ErrorCode::kInvalidArgument, "recipient key has the wrong length");
   }
   Bytes out(secret.size() + crypto_box_SEALBYTES);
-  crypto_box_seal(out.data(), secret.data(), secret.size(), recipient_public_key.data());
+  if (crypto_box_seal(out.data(), secret.data(), secret.size(), recipient_public_key.data()) != 0) {
+    return Fail(ErrorCode::kInvalidArgument, "recipient key is not a valid X25519 public key");
+  }
   return out;
 }
 

@@ -52,9 +52,13 @@ Result<SymmetricKey> UnwrapKey(const SymmetricKey& kek, ByteView wrapped, ByteVi
 }
 
 Bytes KeyedHash(const SymmetricKey& key, ByteView message, std::size_t out_bytes) {
+  // Out-of-range lengths are a programming error; libsodium would refuse and leave zeros.
+  if (out_bytes < crypto_generichash_BYTES_MIN || out_bytes > crypto_generichash_BYTES_MAX) std::abort();
   Bytes out(out_bytes);
-  crypto_generichash(out.data(), out.size(), message.data(), message.size(), key.data(),
-                     SymmetricKey::kBytes);
+  if (crypto_generichash(out.data(), out.size(), message.data(), message.size(), key.data(),
+                         SymmetricKey::kBytes) != 0) {
+    std::abort();
+  }
   return out;
 }
 

@@ -49,6 +49,7 @@ Bytes WrapKey(const SymmetricKey& kek, const SymmetricKey& key, ByteView context
 Result<SymmetricKey> UnwrapKey(const SymmetricKey& kek, ByteView wrapped, ByteView context);
 
 // BLAKE2b keyed hash (crypto_generichash): opaque, unlinkable names for storage keys.
+// out_bytes must be within 16..64 (aborts otherwise: a programming error).
 Bytes KeyedHash(const SymmetricKey& key, ByteView message, std::size_t out_bytes = 16);
 // Unkeyed BLAKE2b-256, for hash chains over public data.
 Bytes PublicHash(ByteView message);

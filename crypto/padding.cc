@@ -19,6 +19,7 @@ std::size_t Padme(std::size_t length) {
 }  // namespace
 
 std::size_t PaddedSize(std::size_t length) {
+  if (length > (std::size_t{1} << 60)) std::abort();  // no buffer is that large
   const std::size_t padme = Padme(length + 1);  // +1: room for the 0x80 marker
   return padme < kMinPaddedSize ? kMinPaddedSize : padme;
 }
@@ -45,6 +46,9 @@ Result<std::size_t> UnpaddedSize(ByteView padded) {
   std::size_t length = 0;
   if (padded.empty() ||
       sodium_unpad(&length, padded.data(), padded.size(), padded.size()) != 0) {
+    return Fail(ErrorCode::kCorrupt, "padding is malformed");
+  }
+  if (PaddedSize(length) != padded.size()) {  // only the canonical padding is accepted
     return Fail(ErrorCode::kCorrupt, "padding is malformed");
   }
   return length;

@@ -32,7 +32,8 @@ struct PassphraseKdfParams {
                                  std::uint64_t mem_bytes = kDefaultMemBytes);
 };
 
-// kWeakParameters below the floor, kInvalidArgument above the ceiling or a bad salt.
+// kWeakParameters below the floor, kInvalidArgument above the ceiling, kCorrupt for a
+// salt of the wrong length.
 Status CheckKdfParams(const PassphraseKdfParams& params);
 
 // Rejects an empty passphrase; runs Argon2id13.

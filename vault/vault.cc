@@ -482,6 +482,27 @@ struct Vault::Impl {
             crypto::DeriveSubkey(content_key, crypto::KeyPurpose::kChunkNames)};
   }
 
+  // Removes the chunks of uploads that never committed their manifest (the process
+  // died mid-way). Chunks are written in order, so they end at the first gap.
+  Status SweepInterruptedUploads() {
+    EVAULT_ASSIGN_OR_RETURN(auto pending, catalog->Scan(0, "pend/"));
+    if (pending.empty()) return Ok();
+    Txn t = Begin();
+    for (const auto& [key, names_raw] : pending) {
+      EVAULT_ASSIGN_OR_RETURN(SymmetricKey names, SymmetricKey::FromBytes(SecretBytes::CopyFrom(names_raw)));
+      for (std::uint64_t i = 0;; ++i) {
+        const Bytes name = ChunkName(names, i);
+        std::string ignored;
+        auto s = db->Get(rocksdb::ReadOptions(), chunks, Slice(name), &ignored);
+        if (s.IsNotFound()) break;
+        EVAULT_TRY(FromRocks(s, "cleaning up an interrupted attachment"));
+        t.batch.Delete(chunks, Slice(name));
+      }
+      catalog->Delete(0, key);
+    }
+    return Commit(t);
+  }
+
   static Bytes ChunkName(const SymmetricKey& names, std::uint64_t index) {
     Bytes msg;
     crypto::AppendU64(msg, index);
@@ -551,6 +572,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const fs::path& dir, const SecretByte
   EVAULT_TRY(impl->LoadLocalSecrets());
   impl->MakeIndexesAndCodec();
   EVAULT_TRY(impl->LoadRoot());
+  EVAULT_TRY(impl->SweepInterruptedUploads());
   return std::unique_ptr<Vault>(new Vault(std::move(impl)));
 }
 
@@ -734,6 +756,15 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   SymmetricKey content_key = SymmetricKey::Generate();
   auto keys = impl_->KeysFor(content_key, attachment_id);
 
+  // Announce the upload first, so chunks orphaned by a crash are found and removed at
+  // the next Open (they would otherwise only waste space and hint at a file's size).
+  const std::string pending_key = fmt::format("pend/{}", Hex(attachment_id));
+  {
+    Impl::Txn t = impl_->Begin();
+    impl_->catalog->Put(0, pending_key, std::string(keys.names.bytes().view()));
+    EVAULT_TRY(impl_->Commit(t));
+  }
+
   // Two locked buffers: the current chunk is sealed once the next read tells whether
   // it is the last one.
   SecretBytes current(crypto::kChunkSize), next(crypto::kChunkSize);
@@ -749,6 +780,9 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
     rocksdb::WriteBatch undo;
     for (const auto& name : written_names) undo.Delete(impl_->chunks, Slice(name));
     (void)impl_->db->Write(rocksdb::WriteOptions(), &undo);
+    Impl::Txn t = impl_->Begin();
+    impl_->catalog->Delete(0, pending_key);
+    (void)impl_->Commit(t);
   };
   auto flush = [&]() -> Status {
     if (batch.Count() == 0) return Ok();
@@ -818,6 +852,7 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
                                      content_key);
   impl_->catalog->Put(0, fmt::format("att/{}/{}", record_id, a.id), Hex(object_id));
   impl_->catalog->Put(0, fmt::format("attid/{}", a.id), Hex(object_id));
+  impl_->catalog->Delete(0, pending_key);
   if (auto s = impl_->Commit(t); !s) {
     cleanup();
     return std::unexpected(s.error());
