@@ -29,6 +29,7 @@ Bytes SigningMessage(const format::v1::ObjectEnvelope& e) {
   crypto::AppendField(m, View(e.prev_hash()));
   crypto::AppendField(m, View(e.sealed_header()));
   crypto::AppendField(m, View(e.ciphertext()));
+  crypto::AppendField(m, View(e.public_body()));
   return m;
 }
 
@@ -102,7 +103,10 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e,
       e.vault_id() != ToString(vault_id_)) {
     return Fail(ErrorCode::kTampered, "object is stored under the wrong id or vault");
   }
-  if (!crypto::VerifySignature(View(e.author()), SigningMessage(e), View(e.signature()))) {
+  if (!e.public_body().empty()) {
+    return Fail(ErrorCode::kTampered, "a public object where a sealed one was expected");
+  }
+  if (!VerifySignature(e)) {
     return Fail(ErrorCode::kTampered, "object signature is invalid");
   }
   auto header = crypto::AeadOpen(*read_key_, View(e.sealed_header()),
@@ -126,6 +130,24 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e,
   padded->Truncate(length);
   return OpenedObject{std::move(identity), std::move(content_key), std::move(*padded),
                       Bytes(e.author().begin(), e.author().end())};
+}
+
+format::v1::ObjectEnvelope ObjectCodec::SealPublic(const Bytes& object_id, ByteView public_body,
+                                                   std::uint64_t seq, const Bytes& prev_hash) const {
+  format::v1::ObjectEnvelope e;
+  e.set_format_version(kFormatVersion);
+  e.set_vault_id(ToString(vault_id_));
+  e.set_object_id(ToString(object_id));
+  e.set_author(ToString(author_->public_key()));
+  e.set_author_seq(seq);
+  e.set_prev_hash(ToString(prev_hash));
+  e.set_public_body(std::string(crypto::AsText(public_body)));
+  e.set_signature(ToString(author_->Sign(SigningMessage(e))));
+  return e;
+}
+
+bool ObjectCodec::VerifySignature(const format::v1::ObjectEnvelope& e) {
+  return crypto::VerifySignature(View(e.author()), SigningMessage(e), View(e.signature()));
 }
 
 Bytes ObjectCodec::ChainHash(const format::v1::ObjectEnvelope& e) {

@@ -60,8 +60,15 @@ class ObjectCodec {
   Result<OpenedObject> Open(const format::v1::ObjectEnvelope& envelope,
                             crypto::ByteView expected_object_id) const;
 
+  // Seals an object whose content is public (a membership operation): signed, chained,
+  // not encrypted.
+  format::v1::ObjectEnvelope SealPublic(const crypto::Bytes& object_id, crypto::ByteView public_body,
+                                        std::uint64_t seq, const crypto::Bytes& prev_hash) const;
+
   // The chain hash of an envelope (BLAKE2b-256 of its signed message and signature).
   static crypto::Bytes ChainHash(const format::v1::ObjectEnvelope& envelope);
+  // Checks the author's Ed25519 signature over the envelope (no decryption).
+  static bool VerifySignature(const format::v1::ObjectEnvelope& envelope);
 
  private:
   crypto::Bytes vault_id_;
