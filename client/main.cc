@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <typeinfo>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,8 +23,11 @@
 
 #include "client/passphrase.h"
 #include "client/render.h"
+#include "client/sync_client.h"
 #include "crypto/hardening.h"
 #include "crypto/passphrase_kdf.h"
+#include "vault/membership.h"
+#include "vault/sync_state.h"
 #include "vault/vault.h"
 
 namespace evault::client {
@@ -42,6 +46,20 @@ std::string DefaultVaultDir() {
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return fmt::format("{}/evault", xdg);
   if (const char* home = std::getenv("HOME"); home && *home) return fmt::format("{}/.local/share/evault", home);
   return ".evault";
+}
+
+// Error messages can quote input (an id, a file name): never let a control character
+// start a new line or drive the terminal.
+std::string Printable(std::string_view message) {
+  std::string out;
+  for (unsigned char c : message) {
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 int ExitCodeFor(ErrorCode code) {
@@ -143,12 +161,41 @@ int Run(int argc, char** argv) {
   auto add_json = [&](CLI::App* cmd) { cmd->add_flag("--json", as_json, "Print JSON for scripts"); };
 
   // init
-  auto* init = app.add_subcommand("init", "Create a new vault (prints the new device id first)");
+  auto* init = app.add_subcommand("init", "Create a new vault, or join one with --join (prints the new device id first)");
   add_kdf_flags(init);
+  std::string join_code, ca_file;
+  bool insecure = false;
+  init->add_option("--join", join_code, "Join an existing vault with an invite code from `evault member invite`");
+  init->add_option("--ca-file", ca_file, "CA certificate (PEM) that signed the server's certificate");
+  init->add_flag("--insecure", insecure, "Plaintext to a loopback server (tests only)");
   init->callback([&] {
+    std::optional<InviteCode> invite;
+    if (!join_code.empty()) invite = Check(ParseInviteCode(join_code));
+    vault::SyncState::Config config;
+    if (invite) {
+      config.server = invite->server;
+      config.insecure = insecure;
+      if (!ca_file.empty()) config.ca_pem = ReadInput(ca_file);
+      if (!insecure && config.ca_pem.empty()) {
+        throw CommandError{{ErrorCode::kInvalidArgument, "joining needs --ca-file FILE for the server's CA"}};
+      }
+    }
     auto passphrase = Check(ReadNewPassphrase({g.passphrase_file, "EVAULT_PASSPHRASE", "New passphrase: "}));
-    auto device_id = Check(vault::Vault::Create(g.vault_dir, passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib)));
-    fmt::print("{} device created a new vault in {}\n", device_id, g.vault_dir);
+    if (!invite) {
+      auto device_id = Check(vault::Vault::Create(g.vault_dir, passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib)));
+      fmt::print("{} device created a new vault in {}\n", device_id, g.vault_dir);
+      return;
+    }
+    auto device_id = Check(vault::Vault::CreateJoining(g.vault_dir, passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib),
+                                                      invite->vault_id_hex));
+    auto v = Check(vault::Vault::Open(g.vault_dir, passphrase));
+    vault::SyncState state(*v);
+    Check(state.SaveConfig(config));
+    Check(FileJoinRequest(config, Check(state.MakeJoinRequest(invite->secret))));
+    fmt::print("{} device created; join request filed with {}\n", device_id, config.server);
+    fmt::print("fingerprint {} (compare it with the inviter's `evault member list`)\n",
+               vault::Fingerprint(state.device().public_key()));
+    fmt::print("the vault arrives with `evault sync` once the inviter has synced\n");
   });
 
   // passwd
@@ -224,11 +271,12 @@ int Run(int argc, char** argv) {
     fmt::print("{}", RenderRecord(view, history));
   });
   auto* record_list = record->add_subcommand("list", "List records, one per line");
-  record_list->add_option("--case", case_id, "Only this case");
+  std::optional<std::string> list_case;
+  record_list->add_option("--case", list_case, "Only this case");
   add_json(record_list);
   record_list->callback([&] {
     auto v = OpenVault(g);
-    auto records = Check(v->ListRecords(case_id.empty() ? std::nullopt : std::optional<std::string_view>(case_id)));
+    auto records = Check(v->ListRecords(list_case ? std::optional<std::string_view>(*list_case) : std::nullopt));
     if (as_json) {
       json out = json::array();
       for (const auto& r : records) out.push_back(ToJson(r));
@@ -311,6 +359,109 @@ int Run(int argc, char** argv) {
     for (const auto& a : list) fmt::print("{}\n", AttachmentLine(a));
   });
 
+  // sync
+  auto* sync_cmd = app.add_subcommand("sync", "Push then pull through the server (remembered after the first sync)");
+  std::string server_addr;
+  std::optional<std::string> enroll_token;
+  sync_cmd->add_option("--server", server_addr, "Server HOST:PORT");
+  sync_cmd->add_option("--ca-file", ca_file, "CA certificate (PEM) that signed the server's certificate");
+  sync_cmd->add_option("--enroll-token", enroll_token, "Create the vault on the server with the operator's token");
+  sync_cmd->add_flag("--insecure", insecure, "Plaintext to a loopback server (tests only)");
+  sync_cmd->callback([&] {
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    auto stored = Check(state.LoadConfig());
+    vault::SyncState::Config config = stored.value_or(vault::SyncState::Config{});
+    bool changed = false;
+    if (!server_addr.empty()) { config.server = server_addr; changed = true; }
+    if (!ca_file.empty()) { config.ca_pem = ReadInput(ca_file); changed = true; }
+    if (insecure && !config.insecure) { config.insecure = true; changed = true; }
+    if (config.server.empty()) {
+      throw CommandError{{ErrorCode::kInvalidArgument, "no server known for this vault: pass --server HOST:PORT"}};
+    }
+    ProgressBar bar("sync");
+    auto report = Check(RunSync(*v, config, enroll_token,
+                                [&](std::string_view, std::uint64_t done, std::uint64_t total) { bar(done, total); }));
+    if (changed || !stored) Check(state.SaveConfig(config));
+    for (const auto& a : report.admitted) {
+      fmt::print("admitted {} as {} (fingerprint {})\n", a.device_id, vault::RoleName(a.role), a.fingerprint);
+    }
+    if (report.awaiting_admission) {
+      fmt::print("waiting for admission: the inviter has not synced since this device asked to join\n");
+      return;
+    }
+    fmt::print("synced with {}: pushed {} objects ({} chunks, {:.1f} MiB), pulled {} objects ({} chunks, {:.1f} MiB), "
+               "server at {}{}\n",
+               config.server, report.pushed_objects, report.uploaded_chunks,
+               static_cast<double>(report.uploaded_bytes) / (1 << 20), report.pulled_objects,
+               report.downloaded_chunks, static_cast<double>(report.downloaded_bytes) / (1 << 20),
+               report.server_head, report.admitted_now ? "; this device is now a member" : "");
+  });
+
+  // status
+  auto* status_cmd = app.add_subcommand("status", "What is not yet synced");
+  add_json(status_cmd);
+  status_cmd->callback([&] {
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    auto config = Check(state.LoadConfig());
+    auto pending = Check(state.Pending());
+    if (as_json) {
+      return PrintJson({{"device", v->device_id()}, {"vault", v->vault_id()},
+                        {"server", config ? config->server : ""}, {"member", state.admitted()},
+                        {"unsynced_objects", pending.unpushed_objects},
+                        {"attachments_to_upload", pending.pending_uploads},
+                        {"attachments_to_download", pending.pending_downloads},
+                        {"server_objects_seen", state.pulled_seq()}});
+    }
+    fmt::print("device {}  vault {}\n", v->device_id(), v->vault_id());
+    fmt::print("server {}\n", config ? config->server : "(none yet: evault sync --server HOST:PORT)");
+    if (!state.admitted()) fmt::print("not yet admitted: run `evault sync` after the inviter has synced\n");
+    fmt::print("{} objects not yet synced, {} attachments to upload, {} to download\n", pending.unpushed_objects,
+               pending.pending_uploads, pending.pending_downloads);
+  });
+
+  // member
+  auto* member = app.add_subcommand("member", "Devices of this vault: invite, list");
+  member->require_subcommand(1);
+  auto* member_invite = member->add_subcommand("invite", "Invite a device (prints a one-line invite code)");
+  std::string role_name;
+  member_invite->add_option("--role", role_name, "coordinator, monitor or legal")->required();
+  member_invite->callback([&] {
+    auto role = vault::RoleFromName(role_name);
+    if (!role || *role == sync::v1::OWNER) {
+      throw CommandError{{ErrorCode::kInvalidArgument, "--role must be coordinator, monitor or legal"}};
+    }
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    auto config = Check(state.LoadConfig());
+    if (!config) {
+      throw CommandError{{ErrorCode::kInvalidArgument, "sync with a server first: evault sync --server HOST:PORT"}};
+    }
+    auto secret = Check(state.CreateInvite(*role));
+    Check(RunSync(*v, *config, std::nullopt, {}));  // the server must know the invite
+    fmt::print("{}\n", FormatInviteCode(v->vault_id(), secret, config->server));
+  });
+  auto* member_list = member->add_subcommand("list", "Devices with role and fingerprint");
+  add_json(member_list);
+  member_list->callback([&] {
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    json out = json::array();
+    for (const auto& [key, m] : state.membership().members()) {
+      const std::string id = vault::DeviceIdFromKey(m.signing_key);
+      const bool self = m.signing_key == state.device().public_key();
+      if (as_json) {
+        out.push_back({{"id", id}, {"role", vault::RoleName(m.role)}, {"fingerprint", vault::Fingerprint(m.signing_key)},
+                       {"revoked", m.revoked}, {"this_device", self}});
+      } else {
+        fmt::print("{}  {:<11}  {}{}{}\n", id, vault::RoleName(m.role), vault::Fingerprint(m.signing_key),
+                   m.revoked ? "  [revoked]" : "", self ? "  (this device)" : "");
+      }
+    }
+    if (as_json) PrintJson(out);
+  });
+
   // search
   auto* search = app.add_subcommand("search", "Records containing every word of TEXT");
   std::string search_text;
@@ -331,10 +482,10 @@ int Run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    fmt::print(stderr, "evault: {}\n", e.what());
+    fmt::print(stderr, "evault: {}\n", Printable(e.what()));
     return 2;
   } catch (const CommandError& e) {
-    fmt::print(stderr, "evault: error: {}\n", e.error.message);
+    fmt::print(stderr, "evault: error: {}\n", Printable(e.error.message));
     return ExitCodeFor(e.error.code);
   }
   return 0;
@@ -354,7 +505,8 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "evault: error: out of memory\n");
   } catch (const std::exception& e) {
-    fmt::print(stderr, "evault: error: internal error ({})\n", e.what());
+    // Never echo input: the message of an unexpected exception is not shown.
+    fmt::print(stderr, "evault: error: internal error ({})\n", typeid(e).name());
   }
   return 1;
 }

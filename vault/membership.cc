@@ -149,6 +149,36 @@ std::string Fingerprint(ByteView signing_key) {
   return out;
 }
 
+Bytes AuthSigningMessage(ByteView nonce, ByteView vault_id, ByteView device_key, std::string_view purpose) {
+  Bytes m;
+  crypto::AppendField(m, crypto::AsBytes("evault-auth-v1"));
+  crypto::AppendField(m, nonce);
+  crypto::AppendField(m, vault_id);
+  crypto::AppendField(m, device_key);
+  crypto::AppendField(m, crypto::AsBytes(purpose));
+  return m;
+}
+
+Bytes JoinSigningMessage(const sync::v1::JoinRequest& r) {
+  Bytes m;
+  crypto::AppendField(m, crypto::AsBytes("evault-join-v1"));
+  crypto::AppendField(m, View(r.vault_id()));
+  crypto::AppendField(m, View(r.invite_id()));
+  crypto::AppendField(m, View(r.device().signing_key()));
+  crypto::AppendField(m, View(r.device().box_key()));
+  crypto::AppendField(m, View(r.proof()));
+  return m;
+}
+
+Bytes JoinProofMessage(ByteView vault_id, const sync::v1::DeviceKeys& device) {
+  Bytes m;
+  crypto::AppendField(m, crypto::AsBytes("evault-join-proof-v1"));
+  crypto::AppendField(m, vault_id);
+  crypto::AppendField(m, View(device.signing_key()));
+  crypto::AppendField(m, View(device.box_key()));
+  return m;
+}
+
 std::string RoleName(Role role) {
   switch (role) {
     case sync::v1::OWNER: return "owner";

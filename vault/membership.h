@@ -72,6 +72,13 @@ crypto::Bytes InviteIdFromSecret(crypto::ByteView secret);
 // BLAKE2b of the signing key (a "safety number").
 std::string Fingerprint(crypto::ByteView signing_key);
 
+// Canonical messages signed in the sync protocol (shared by client and server).
+crypto::Bytes AuthSigningMessage(crypto::ByteView nonce, crypto::ByteView vault_id,
+                                 crypto::ByteView device_key, std::string_view purpose);
+crypto::Bytes JoinSigningMessage(const sync::v1::JoinRequest& request);
+// What the join proof authenticates: the joining device's keys, for this vault.
+crypto::Bytes JoinProofMessage(crypto::ByteView vault_id, const sync::v1::DeviceKeys& device);
+
 std::string RoleName(sync::v1::Role role);
 std::optional<sync::v1::Role> RoleFromName(std::string_view name);
 

@@ -66,6 +66,7 @@ format::v1::ObjectEnvelope ObjectCodec::Seal(const Bytes& object_id, const Objec
                                              ByteView body, std::uint64_t seq,
                                              const Bytes& prev_hash,
                                              const crypto::SymmetricKey& content_key) const {
+  if (read_key_ == nullptr) std::abort();  // callers check that the device holds the read key
   format::v1::ObjectEnvelope e;
   e.set_format_version(kFormatVersion);
   e.set_vault_id(ToString(vault_id_));
@@ -108,6 +109,9 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e,
   }
   if (!VerifySignature(e)) {
     return Fail(ErrorCode::kTampered, "object signature is invalid");
+  }
+  if (read_key_ == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument, "this device does not hold the vault read key yet");
   }
   auto header = crypto::AeadOpen(*read_key_, View(e.sealed_header()),
                                  HeaderAd(vault_id_, View(e.object_id()), e.format_version()));

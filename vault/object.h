@@ -28,6 +28,7 @@ enum class ObjectKind : std::uint8_t {
   kCase = 1,
   kRecordRevision = 2,
   kAttachmentManifest = 3,
+  kCheckpoint = 4,  // the heads a device has pinned (sync::v1::Checkpoint), for fork detection
 };
 
 struct ObjectIdentity {

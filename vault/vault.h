@@ -89,6 +89,12 @@ class Vault {
   static Result<std::string> Create(const std::filesystem::path& dir,
                                     const crypto::SecretBytes& passphrase,
                                     const crypto::PassphraseKdfParams& kdf);
+  // Creates the local vault of a device joining an existing vault (`init --join`): it
+  // can read and write only once an ADMIT sealing the vault key to it has been synced.
+  static Result<std::string> CreateJoining(const std::filesystem::path& dir,
+                                           const crypto::SecretBytes& passphrase,
+                                           const crypto::PassphraseKdfParams& kdf,
+                                           std::string_view vault_id);
   static Result<std::unique_ptr<Vault>> Open(const std::filesystem::path& dir,
                                              const crypto::SecretBytes& passphrase);
   ~Vault();
@@ -125,8 +131,11 @@ class Vault {
   Status ReadAttachment(std::string_view attachment_id, const SinkFn& sink,
                         const ProgressFn& progress = {});
 
+ public:
+  struct Impl;  // defined in vault_impl.h; named here only for the implementation files
+
  private:
-  struct Impl;
+  friend class SyncState;
   explicit Vault(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

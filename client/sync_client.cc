@@ -1,0 +1,346 @@
+#include "client/sync_client.h"
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/core.h>
+#include <grpcpp/grpcpp.h>
+
+#include "crypto/bytes.h"
+#include "evault_sync.grpc.pb.h"
+#include "vault/membership.h"
+
+namespace evault::client {
+
+namespace pb = evault::sync::v1;
+using crypto::Bytes;
+using vault::SyncState;
+
+namespace {
+
+constexpr int kAttempts = 5;
+constexpr std::size_t kChunksPerStream = 32;
+constexpr std::size_t kPushObjects = 500;
+constexpr std::size_t kPushBytes = 4 << 20;
+
+std::string Str(crypto::ByteView b) { return std::string(crypto::AsText(b)); }
+
+ErrorCode CodeFor(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED: return ErrorCode::kInvalidArgument;
+    case grpc::StatusCode::NOT_FOUND: return ErrorCode::kNotFound;
+    case grpc::StatusCode::ALREADY_EXISTS: return ErrorCode::kAlreadyExists;
+    default: return ErrorCode::kIo;
+  }
+}
+
+Status FromGrpc(const grpc::Status& s, std::string_view doing) {
+  if (s.ok()) return Ok();
+  return Fail(CodeFor(s), fmt::format("{}: the server answered {} ({})", doing, static_cast<int>(s.error_code()),
+                                      s.error_message().substr(0, 200)));
+}
+
+bool Retryable(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+bool IsLoopbackTarget(std::string_view target) {
+  std::string host(target);
+  if (host.starts_with("[")) {
+    host = host.substr(1, host.find(']') - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+class SyncConnection {
+ public:
+  static Result<std::unique_ptr<SyncConnection>> Open(const SyncState::Config& config) {
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    if (config.insecure) {
+      if (!IsLoopbackTarget(config.server)) {
+        return Fail(ErrorCode::kInvalidArgument, "--insecure is only allowed for a loopback server (tests)");
+      }
+      credentials = grpc::InsecureChannelCredentials();
+    } else {
+      if (config.ca_pem.empty()) {
+        return Fail(ErrorCode::kInvalidArgument, "no CA certificate for the server: pass --ca-file FILE");
+      }
+      grpc::SslCredentialsOptions options;
+      options.pem_root_certs = config.ca_pem;
+      credentials = grpc::SslCredentials(options);
+    }
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(32 << 20);
+    args.SetMaxSendMessageSize(32 << 20);
+    auto conn = std::unique_ptr<SyncConnection>(new SyncConnection());
+    conn->stub_ = pb::VaultSync::NewStub(grpc::CreateCustomChannel(config.server, credentials, args));
+    return conn;
+  }
+
+  // Runs a unary call with a deadline, retrying transient failures with backoff.
+  template <typename Request, typename Response, typename Method>
+  Status Call(std::string_view doing, Method method, const Request& request, Response* response,
+              std::chrono::seconds deadline = std::chrono::seconds(30)) {
+    grpc::Status status;
+    auto delay = std::chrono::milliseconds(200);
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      grpc::ClientContext ctx;
+      Prepare(ctx, deadline);
+      status = (stub_.get()->*method)(&ctx, request, response);
+      if (status.ok() || !Retryable(status)) break;
+      std::this_thread::sleep_for(delay);
+      delay *= 2;
+    }
+    return FromGrpc(status, doing);
+  }
+
+  void Prepare(grpc::ClientContext& ctx, std::chrono::seconds deadline) const {
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    if (!session_.empty()) ctx.AddMetadata("evault-session", session_);
+  }
+
+  Status Authenticate(SyncState& state, std::string_view purpose) {
+    pb::ChallengeRequest challenge;
+    challenge.set_vault_id(Str(state.vault_id()));
+    challenge.set_device_key(Str(state.device().public_key()));
+    pb::ChallengeResponse nonce;
+    EVAULT_TRY(Call("asking the server for a challenge", &pb::VaultSync::Stub::Challenge, challenge, &nonce));
+    pb::AuthenticateRequest auth;
+    auth.set_vault_id(challenge.vault_id());
+    auth.set_device_key(challenge.device_key());
+    auth.set_nonce(nonce.nonce());
+    auth.set_purpose(std::string(purpose));
+    auth.set_signature(Str(state.device().Sign(vault::AuthSigningMessage(
+        crypto::AsBytes(nonce.nonce()), state.vault_id(), state.device().public_key(), purpose))));
+    pb::AuthenticateResponse session;
+    EVAULT_TRY(Call("authenticating to the server", &pb::VaultSync::Stub::Authenticate, auth, &session));
+    session_ = crypto::ToHex(crypto::AsBytes(session.session_token()));
+    return Ok();
+  }
+
+  pb::VaultSync::Stub& stub() { return *stub_; }
+
+ private:
+  SyncConnection() = default;
+  std::unique_ptr<pb::VaultSync::Stub> stub_;
+  std::string session_;
+};
+
+namespace {
+
+Status UploadChunks(SyncConnection& conn, SyncState& state, SyncReport& report, const SyncProgress& progress) {
+  EVAULT_ASSIGN_OR_RETURN(auto uploads, state.PendingUploads());
+  for (const auto& transfer : uploads) {
+    // Ask which chunks the server lacks: chunks stored before an interruption are
+    // not sent again.
+    pb::MissingChunksRequest ask;
+    for (const auto& id : transfer.chunk_ids) ask.add_chunk_ids(Str(id));
+    pb::MissingChunksResponse missing;
+    EVAULT_TRY(conn.Call("asking which chunks the server lacks", &pb::VaultSync::Stub::MissingChunks, ask, &missing));
+    const std::uint64_t total = missing.missing_size();
+    std::uint64_t done = 0;
+    for (int start = 0; start < missing.missing_size(); start += kChunksPerStream) {
+      const int end = std::min<int>(missing.missing_size(), start + kChunksPerStream);
+      grpc::Status status;
+      auto delay = std::chrono::milliseconds(200);
+      for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        grpc::ClientContext ctx;
+        conn.Prepare(ctx, std::chrono::seconds(120));
+        pb::PutChunksResponse stored;
+        auto writer = conn.stub().PutChunks(&ctx, &stored);
+        std::uint64_t bytes = 0;
+        bool write_failed = false;
+        for (int i = start; i < end; ++i) {
+          EVAULT_ASSIGN_OR_RETURN(std::string data, state.ReadChunk(crypto::AsBytes(missing.missing(i))));
+          pb::Chunk chunk;
+          chunk.set_chunk_id(missing.missing(i));
+          bytes += data.size();
+          chunk.set_data(std::move(data));
+          if (!writer->Write(chunk)) {
+            write_failed = true;
+            break;
+          }
+        }
+        if (!write_failed) writer->WritesDone();
+        status = writer->Finish();
+        if (status.ok()) {
+          report.uploaded_chunks += end - start;
+          report.uploaded_bytes += bytes;
+          break;
+        }
+        if (!Retryable(status)) break;
+        std::this_thread::sleep_for(delay);
+        delay *= 2;
+      }
+      EVAULT_TRY(FromGrpc(status, "uploading attachment chunks"));
+      done += end - start;
+      if (progress) progress("upload", done, total);
+    }
+    EVAULT_TRY(state.MarkUploaded(transfer.attachment_id));
+  }
+  return Ok();
+}
+
+Status PushObjects(SyncConnection& conn, SyncState& state, SyncReport& report) {
+  while (true) {
+    EVAULT_ASSIGN_OR_RETURN(auto objects, state.Unpushed(kPushObjects, kPushBytes));
+    if (objects.empty()) return Ok();
+    pb::PushRequest push;
+    for (auto& o : objects) *push.add_objects() = std::move(o);
+    pb::PushResponse acknowledged;
+    EVAULT_TRY(conn.Call("pushing objects", &pb::VaultSync::Stub::Push, push, &acknowledged));
+    if (acknowledged.server_seq_size() != push.objects_size()) {
+      return Fail(ErrorCode::kTampered, "the server acknowledged a different number of objects than pushed");
+    }
+    EVAULT_TRY(state.MarkPushed(push.objects(push.objects_size() - 1).author_seq()));
+    report.pushed_objects += push.objects_size();
+  }
+}
+
+Status PullObjects(SyncConnection& conn, SyncState& state, SyncReport& report, const SyncProgress& progress) {
+  while (true) {
+    pb::PullRequest request;
+    request.set_after_seq(state.pulled_seq());
+    request.set_limit(1000);
+    pb::PullResponse page;
+    EVAULT_TRY(conn.Call("pulling objects", &pb::VaultSync::Stub::Pull, request, &page));
+    EVAULT_ASSIGN_OR_RETURN(auto outcome, state.ApplyPulled(page));
+    report.pulled_objects += outcome.objects;
+    report.admitted_now = report.admitted_now || outcome.admitted_now;
+    report.server_head = page.head_seq();
+    if (progress) progress("pull", state.pulled_seq(), page.head_seq());
+    if (state.pulled_seq() >= page.head_seq()) return Ok();
+  }
+}
+
+Status DownloadChunks(SyncConnection& conn, SyncState& state, SyncReport& report, const SyncProgress& progress) {
+  EVAULT_ASSIGN_OR_RETURN(auto downloads, state.PendingDownloads());
+  for (const auto& transfer : downloads) {
+    std::vector<std::uint64_t> needed;
+    for (std::uint64_t i = 0; i < transfer.chunk_ids.size(); ++i) {
+      EVAULT_ASSIGN_OR_RETURN(bool have, state.HasChunk(transfer.chunk_ids[i]));
+      if (!have) needed.push_back(i);
+    }
+    std::uint64_t done = 0;
+    for (std::size_t start = 0; start < needed.size(); start += kChunksPerStream) {
+      const std::size_t end = std::min(needed.size(), start + kChunksPerStream);
+      pb::GetChunksRequest request;
+      for (std::size_t k = start; k < end; ++k) request.add_chunk_ids(Str(transfer.chunk_ids[needed[k]]));
+      grpc::ClientContext ctx;
+      conn.Prepare(ctx, std::chrono::seconds(120));
+      auto reader = conn.stub().GetChunks(&ctx, request);
+      pb::Chunk chunk;
+      std::size_t k = start;
+      while (reader->Read(&chunk)) {
+        if (k >= end || chunk.chunk_id() != Str(transfer.chunk_ids[needed[k]])) {
+          ctx.TryCancel();
+          return Fail(ErrorCode::kTampered, "the server sent a chunk that was not asked for");
+        }
+        EVAULT_TRY(state.StoreChunk(transfer.attachment_id, needed[k], transfer.chunk_ids.size(),
+                                    crypto::AsBytes(chunk.data())));
+        report.downloaded_chunks += 1;
+        report.downloaded_bytes += chunk.data().size();
+        ++k;
+        if (progress) progress("download", ++done, needed.size());
+      }
+      EVAULT_TRY(FromGrpc(reader->Finish(), "downloading attachment chunks"));
+      if (k != end) return Fail(ErrorCode::kTampered, "the server withheld attachment chunks");
+    }
+    EVAULT_TRY(state.CompleteDownload(transfer.attachment_id));
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
+                           const std::optional<std::string>& enroll_token, const SyncProgress& progress) {
+  SyncState state(v);
+  SyncReport report;
+  EVAULT_ASSIGN_OR_RETURN(auto conn, SyncConnection::Open(config));
+
+  if (enroll_token) {
+    if (state.pushed_seq() != 0) {
+      return Fail(ErrorCode::kInvalidArgument, "this vault is already on a server; --enroll-token is for its first sync");
+    }
+    EVAULT_ASSIGN_OR_RETURN(auto first, state.Unpushed(1, kPushBytes));
+    if (first.empty() || first[0].author_seq() != 1 || first[0].public_body().empty()) {
+      return Fail(ErrorCode::kInvalidArgument, "only the device that created the vault can enroll it on a server");
+    }
+    pb::CreateVaultRequest create;
+    create.set_vault_id(Str(state.vault_id()));
+    create.set_enroll_token(*enroll_token);
+    *create.mutable_genesis() = first[0];
+    pb::CreateVaultResponse created;
+    EVAULT_TRY(conn->Call("creating the vault on the server", &pb::VaultSync::Stub::CreateVault, create, &created));
+    EVAULT_TRY(state.MarkPushed(1));
+    report.created_vault = true;
+  }
+
+  if (auto auth = conn->Authenticate(state, "sync"); !auth) {
+    if (!state.admitted()) {
+      report.awaiting_admission = true;  // the inviter has not synced since our request
+      return report;
+    }
+    return std::unexpected(auth.error());
+  }
+  EVAULT_TRY(UploadChunks(*conn, state, report, progress));
+  EVAULT_TRY(PushObjects(*conn, state, report));
+  EVAULT_TRY(PullObjects(*conn, state, report, progress));
+  EVAULT_TRY(DownloadChunks(*conn, state, report, progress));
+
+  if (state.admitted() && state.membership().CanAdmit(state.device().public_key())) {
+    pb::ListJoinRequestsResponse joins;
+    EVAULT_TRY(conn->Call("listing join requests", &pb::VaultSync::Stub::ListJoinRequests,
+                          pb::ListJoinRequestsRequest(), &joins));
+    std::vector<pb::JoinRequest> requests(joins.requests().begin(), joins.requests().end());
+    EVAULT_ASSIGN_OR_RETURN(report.admitted, state.AdmitJoinRequests(requests));
+  }
+  EVAULT_ASSIGN_OR_RETURN(bool checkpointed, state.WriteCheckpointIfNeeded());
+  if (checkpointed || !report.admitted.empty()) {
+    const auto before = report.pushed_objects;
+    EVAULT_TRY(PushObjects(*conn, state, report));
+    report.pushed_objects = before;  // bookkeeping objects are not the user's
+  }
+  return report;
+}
+
+Status FileJoinRequest(const SyncState::Config& config, const pb::JoinRequest& request) {
+  EVAULT_ASSIGN_OR_RETURN(auto conn, SyncConnection::Open(config));
+  pb::JoinResponse response;
+  auto s = conn->Call("filing the join request", &pb::VaultSync::Stub::Join, request, &response);
+  if (!s && s.error().code == ErrorCode::kAlreadyExists) return Ok();  // filed before
+  return s;
+}
+
+std::string FormatInviteCode(std::string_view vault_id_hex, crypto::ByteView secret, std::string_view server) {
+  return fmt::format("evault1/{}/{}/{}", vault_id_hex, crypto::ToHex(secret), server);
+}
+
+Result<InviteCode> ParseInviteCode(std::string_view code) {
+  auto bad = [] { return Fail(ErrorCode::kInvalidArgument, "the invite code is malformed"); };
+  if (!code.starts_with("evault1/")) return bad();
+  code.remove_prefix(8);
+  const auto a = code.find('/');
+  if (a == std::string_view::npos) return bad();
+  const auto b = code.find('/', a + 1);
+  if (b == std::string_view::npos) return bad();
+  InviteCode out;
+  out.vault_id_hex = std::string(code.substr(0, a));
+  auto vault_id = crypto::FromHex(out.vault_id_hex);
+  auto secret = crypto::FromHex(code.substr(a + 1, b - a - 1));
+  out.server = std::string(code.substr(b + 1));
+  if (!vault_id || vault_id->size() != 16 || !secret || secret->size() != 32 || out.server.empty() ||
+      out.server.size() > 255) {
+    return bad();
+  }
+  out.secret = *secret;
+  return out;
+}
+
+}  // namespace evault::client

@@ -1,0 +1,107 @@
+// SyncState: the vault's side of sync, with no network in it (client/sync.cc drives it
+// over gRPC).
+//
+// What it guarantees when applying what a server sent (ApplyPulled): every object is
+// signed by its author, belongs to this vault, continues its author's hash chain
+// (sequence + previous hash) and comes from a member; membership operations follow
+// the rules in membership.h; checkpoints (the heads other devices have pinned) agree
+// with what this device has seen. A server that drops, replays, reorders, alters, rolls
+// back or forks history is refused with an error naming what it did, and nothing of
+// the page is applied.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/bytes.h"
+#include "crypto/identity.h"
+#include "crypto/status.h"
+#include "evault_format.pb.h"
+#include "evault_sync.pb.h"
+#include "vault/membership.h"
+#include "vault/vault.h"
+
+namespace evault::vault {
+
+class SyncState {
+ public:
+  explicit SyncState(Vault& vault);
+
+  struct Config {
+    std::string server;   // host:port
+    std::string ca_pem;   // the CA that signed the server's certificate
+    bool insecure = false;  // plaintext on loopback, for tests only
+  };
+  Result<std::optional<Config>> LoadConfig();
+  Status SaveConfig(const Config& config);
+
+  const crypto::Bytes& vault_id() const;
+  const crypto::SigningKeyPair& device() const;
+  const crypto::Bytes& box_public_key() const;
+  const Membership& membership() const;
+  bool admitted() const;  // holds the vault read key
+  std::uint64_t author_seq() const;
+  std::uint64_t pushed_seq() const;
+  std::uint64_t pulled_seq() const;
+
+  // This device's objects the server has not acknowledged, oldest first.
+  Result<std::vector<format::v1::ObjectEnvelope>> Unpushed(std::size_t max_objects, std::size_t max_bytes);
+  Status MarkPushed(std::uint64_t author_seq);
+
+  // An attachment whose chunks must move, in chunk order.
+  struct Transfer {
+    std::string attachment_id;
+    std::vector<crypto::Bytes> chunk_ids;
+  };
+  Result<std::vector<Transfer>> PendingUploads();
+  Result<std::string> ReadChunk(crypto::ByteView chunk_id);
+  Status MarkUploaded(std::string_view attachment_id);
+
+  struct PullOutcome {
+    std::size_t objects = 0;
+    std::size_t membership_ops = 0;
+    bool admitted_now = false;
+  };
+  Result<PullOutcome> ApplyPulled(const sync::v1::PullResponse& page);
+
+  Result<std::vector<Transfer>> PendingDownloads();
+  Result<bool> HasChunk(crypto::ByteView chunk_id);
+  // Authenticates a downloaded chunk (index `index` of the attachment) before storing it.
+  Status StoreChunk(std::string_view attachment_id, std::uint64_t index, std::uint64_t chunk_count,
+                    crypto::ByteView sealed);
+  // Makes a fully downloaded attachment visible.
+  Status CompleteDownload(std::string_view attachment_id);
+
+  // Membership: an invite (returns the one-time secret), a joining device's request,
+  // and admission of requests whose proof checks out. Each writes signed operations.
+  Result<crypto::Bytes> CreateInvite(sync::v1::Role role);
+  Result<sync::v1::JoinRequest> MakeJoinRequest(crypto::ByteView invite_secret);
+  struct Admitted {
+    std::string device_id;
+    std::string fingerprint;
+    sync::v1::Role role;
+  };
+  Result<std::vector<Admitted>> AdmitJoinRequests(const std::vector<sync::v1::JoinRequest>& requests);
+
+  // After a complete pull: records the heads this device has pinned in a signed,
+  // encrypted checkpoint, if they moved since the last one.
+  Result<bool> WriteCheckpointIfNeeded();
+
+  struct Summary {
+    std::uint64_t unpushed_objects = 0;
+    std::size_t pending_uploads = 0;
+    std::size_t pending_downloads = 0;
+    std::size_t queued_objects = 0;  // pulled before this device held the read key
+  };
+  Result<Summary> Pending();
+
+ private:
+  Vault::Impl& impl_;
+};
+
+// Device ids are the first 16 bytes of BLAKE2b-256 of the signing key, in hex.
+std::string DeviceIdFromKey(crypto::ByteView signing_key);
+
+}  // namespace evault::vault

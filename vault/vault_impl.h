@@ -1,0 +1,586 @@
+// Internal: the state behind a Vault, shared by vault.cc (local operations) and
+// vault_sync.cc (sync support). Not part of the public API.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+#include <fmt/core.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include "crypto/aead.h"
+#include "crypto/chunk_cipher.h"
+#include "crypto/digest.h"
+#include "crypto/identity.h"
+#include "crypto/keys.h"
+#include "crypto/padding.h"
+#include "evault_format.pb.h"
+#include "vault/header.h"
+#include "vault/index.h"
+#include "vault/media_type.h"
+#include "vault/object.h"
+#include "vault/record.h"
+#include "vault/tokenizer.h"
+#include "vault/vault.h"
+#include "vault/membership.h"
+
+namespace evault::vault {
+
+namespace fs = std::filesystem;
+using crypto::AsBytes;
+using crypto::Bytes;
+using crypto::ByteView;
+using crypto::SecretBytes;
+using crypto::SymmetricKey;
+using nlohmann::json;
+
+namespace detail {
+
+constexpr std::size_t kSearchPartitions = 16;
+constexpr std::size_t kChunksPerBatch = 8;
+constexpr char kChunksFamily[] = "chunks";
+// signing sk (64) | box sk (32) | has read key (1) | read key (32)
+constexpr std::size_t kLocalSecretsBytes = 64 + 32 + 1 + 32;
+
+// RocksDB's info log records timestamps of activity; a seized vault should not.
+class SilentLogger : public rocksdb::Logger {
+ public:
+  SilentLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::FATAL_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+inline std::string NowUtc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+inline std::string Hex(ByteView b) { return crypto::ToHex(b); }
+inline std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+inline Result<Bytes> ParseId(std::string_view what, std::string_view id) {
+  auto bytes = crypto::FromHex(id);
+  if (!bytes || bytes->size() != kIdBytes) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("'{}' is not a valid {} id (expected {} hex digits)",
+                            id.size() > 64 ? "(too long)" : std::string(id), what, kIdBytes * 2));
+  }
+  return *bytes;
+}
+
+inline Status FromRocks(const rocksdb::Status& s, std::string_view doing) {
+  if (s.ok()) return Ok();
+  if (s.IsCorruption()) {
+    return Fail(ErrorCode::kTampered, fmt::format("{}: the vault database is damaged ({})", doing, s.ToString()));
+  }
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Fail(ErrorCode::kIo, fmt::format("{}: the vault is in use by another evault process", doing));
+  }
+  if (s.IsNoSpace()) return Fail(ErrorCode::kIo, fmt::format("{}: no space left on device", doing));
+  return Fail(ErrorCode::kIo, fmt::format("{}: {}", doing, s.ToString()));
+}
+
+inline rocksdb::Slice Slice(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+inline Result<json> ParseBody(const SecretBytes& body) {
+  json parsed = json::parse(body.view(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return Fail(ErrorCode::kCorrupt, "stored object is not valid JSON");
+  }
+  return parsed;
+}
+
+template <typename T>
+inline T Field(const json& j, const char* name, T fallback = {}) {
+  auto it = j.find(name);
+  if (it == j.end()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+struct Vault::Impl {
+  fs::path dir;
+  VaultHeader header;
+  std::string vault_id_hex;
+  std::string device_id;
+  std::optional<SymmetricKey> root;
+  std::optional<SymmetricKey> names_key;
+  std::optional<SymmetricKey> token_key;
+  std::optional<crypto::SigningKeyPair> signing;
+  std::optional<crypto::BoxKeyPair> box;
+  std::optional<SymmetricKey> read_key;
+  std::unique_ptr<ObjectCodec> codec;
+
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* chunks = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  Membership membership;
+  std::optional<Membership> membership_staged;  // becomes `membership` when its transaction commits
+  std::unique_ptr<EncryptedIndex> catalog;
+  std::unique_ptr<EncryptedIndex> search;
+  format::v1::VaultRoot state;
+
+  ~Impl() {
+    if (db) {
+      for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+      db->Close();
+    }
+  }
+
+  // --- storage names and root ------------------------------------------------------
+
+  Bytes Name(std::string_view what) const { return crypto::KeyedHash(*names_key, AsBytes(what)); }
+
+  Bytes RootAd() const {
+    Bytes ad;
+    crypto::AppendField(ad, AsBytes("evault-vault-root-v1"));
+    crypto::AppendField(ad, header.vault_id);
+    return ad;
+  }
+
+  Bytes LocalSecretsAd() const {
+    Bytes ad;
+    crypto::AppendField(ad, AsBytes("evault-local-secrets-v1"));
+    crypto::AppendField(ad, header.vault_id);
+    return ad;
+  }
+
+  std::size_t TokenPartition(std::string_view token) const {
+    return crypto::KeyedHash(*token_key, AsBytes(token))[0] % kSearchPartitions;
+  }
+
+  void DeriveKeys() {
+    names_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kStorageNames);
+    token_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kSearchTokens);
+  }
+
+  static rocksdb::Options DbOptions() {
+    rocksdb::Options options;
+    options.paranoid_checks = true;
+    options.info_log = std::make_shared<SilentLogger>();
+    options.keep_log_file_num = 1;
+    options.stats_dump_period_sec = 0;
+    options.stats_persist_period_sec = 0;
+    options.compression = rocksdb::kNoCompression;  // ciphertext does not compress
+    options.max_total_wal_size = 64 << 20;
+    return options;
+  }
+
+  static rocksdb::ColumnFamilyOptions ChunkFamilyOptions() {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.compression = rocksdb::kNoCompression;
+    cf.enable_blob_files = true;  // 1 MiB values: keep them out of compaction
+    cf.min_blob_size = 4096;
+    cf.blob_file_size = 256 << 20;
+    cf.write_buffer_size = 16 << 20;
+    cf.max_write_buffer_number = 2;
+    return cf;
+  }
+
+  Status OpenDb(bool create) {
+    rocksdb::DBOptions db_options(DbOptions());
+    db_options.create_if_missing = create;
+    db_options.create_missing_column_families = create;
+    db_options.error_if_exists = create;
+    rocksdb::ColumnFamilyOptions default_cf(DbOptions());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, default_cf},
+        {kChunksFamily, ChunkFamilyOptions()},
+    };
+    rocksdb::DB* raw = nullptr;
+    const fs::path db_path = dir / kDatabaseDirName;
+    if (!create && !fs::exists(db_path)) {
+      return Fail(ErrorCode::kCorrupt, fmt::format("{} has a header but no database", dir.string()));
+    }
+    EVAULT_TRY(FromRocks(rocksdb::DB::Open(db_options, db_path.string(), families, &handles, &raw),
+                         "opening the vault database"));
+    db.reset(raw);
+    chunks = handles[1];
+    return Ok();
+  }
+
+  Status LoadLocalSecrets() {
+    const SymmetricKey local = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kLocalSecrets);
+    rocksdb::PinnableSlice raw;
+    auto s = db->Get(rocksdb::ReadOptions(), db->DefaultColumnFamily(), Slice(Name("local-secrets")), &raw);
+    if (s.IsNotFound()) return Fail(ErrorCode::kCorrupt, "the vault's device keys are missing");
+    EVAULT_TRY(FromRocks(s, "reading the device keys"));
+    auto secrets = crypto::AeadOpen(local, AsBytes(std::string_view(raw.data(), raw.size())), LocalSecretsAd());
+    if (!secrets || secrets->size() != kLocalSecretsBytes) {
+      return Fail(ErrorCode::kTampered, "the vault's device keys failed authentication");
+    }
+    EVAULT_ASSIGN_OR_RETURN(auto sign, crypto::SigningKeyPair::FromSecretKey(
+                                           SecretBytes::CopyFrom(ByteView(secrets->data(), 64))));
+    EVAULT_ASSIGN_OR_RETURN(auto boxk, crypto::BoxKeyPair::FromSecretKey(
+                                           SecretBytes::CopyFrom(ByteView(secrets->data() + 64, 32))));
+    signing.emplace(std::move(sign));
+    box.emplace(std::move(boxk));
+    if (secrets->data()[96] == 1) {
+      EVAULT_ASSIGN_OR_RETURN(auto rk, SymmetricKey::FromBytes(
+                                           SecretBytes::CopyFrom(ByteView(secrets->data() + 97, 32))));
+      read_key.emplace(std::move(rk));
+    }
+    return Ok();
+  }
+
+  std::string StoreLocalSecrets() const {
+    const SymmetricKey local = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kLocalSecrets);
+    SecretBytes secrets(kLocalSecretsBytes);
+    std::memcpy(secrets.data(), signing->secret_key().data(), 64);
+    std::memcpy(secrets.data() + 64, box->secret_key().data(), 32);
+    if (read_key) {
+      secrets.data()[96] = 1;
+      std::memcpy(secrets.data() + 97, read_key->data(), 32);
+    }
+    return Str(crypto::AeadSeal(local, secrets.span(), LocalSecretsAd()));
+  }
+
+  void MakeIndexesAndCodec() {
+    const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
+    catalog = std::make_unique<EncryptedIndex>("catalog", 1, db.get(), index_key.Clone(), header.vault_id);
+    search = std::make_unique<EncryptedIndex>("search", kSearchPartitions, db.get(), index_key.Clone(),
+                                              header.vault_id);
+    MakeCodec();
+    device_id = Hex(ByteView(crypto::PublicHash(signing->public_key()).data(), kIdBytes));
+    vault_id_hex = Hex(header.vault_id);
+  }
+
+  // The codec points at the read key, so it is rebuilt when the key arrives or goes.
+  void MakeCodec() {
+    codec = std::make_unique<ObjectCodec>(header.vault_id, &*signing, read_key ? &*read_key : nullptr);
+  }
+
+  Status LoadRoot() {
+    const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
+    rocksdb::PinnableSlice raw;
+    auto s = db->Get(rocksdb::ReadOptions(), db->DefaultColumnFamily(), Slice(Name("vault-root")), &raw);
+    if (s.IsNotFound()) return Fail(ErrorCode::kCorrupt, "the vault root is missing");
+    EVAULT_TRY(FromRocks(s, "reading the vault root"));
+    auto plain = crypto::AeadOpen(index_key, AsBytes(std::string_view(raw.data(), raw.size())), RootAd());
+    if (!plain) return Fail(ErrorCode::kTampered, "the vault root failed authentication");
+    EVAULT_ASSIGN_OR_RETURN(std::size_t length, crypto::UnpaddedSize(plain->span()));
+    if (!state.ParseFromArray(plain->data(), static_cast<int>(length))) {
+      return Fail(ErrorCode::kCorrupt, "the vault root is malformed");
+    }
+    EVAULT_TRY(catalog->Load(state.catalog()));
+    return search->Load(state.search());
+  }
+
+  // --- transactions ----------------------------------------------------------------
+
+  struct Txn {
+    rocksdb::WriteBatch batch;
+    std::uint64_t seq = 0;
+    Bytes head;
+    std::uint32_t ordinal = 0;  // orders several entries written by one transaction
+  };
+
+  Txn Begin() const {
+    Txn t;
+    t.seq = state.author_seq();
+    t.head.assign(state.author_head().begin(), state.author_head().end());
+    return t;
+  }
+
+  // Records one of this device's new objects: stored, chained, and queued for push.
+  Bytes Append(Txn& t, const format::v1::ObjectEnvelope& envelope) {
+    Bytes object_id(envelope.object_id().begin(), envelope.object_id().end());
+    t.seq = envelope.author_seq();
+    t.head = ObjectCodec::ChainHash(envelope);
+    t.batch.Put(Slice(object_id), envelope.SerializeAsString());
+    catalog->Put(0, fmt::format("mine/{:016x}", t.seq), Hex(object_id));
+    catalog->Put(0, fmt::format("chain/{}/{:016x}", Hex(signing->public_key()), t.seq), Hex(t.head));
+    return object_id;
+  }
+
+  Bytes PutObject(Txn& t, const ObjectIdentity& identity, std::string_view body,
+                  const SymmetricKey& content_key) {
+    Bytes object_id = crypto::RandomBytes(kIdBytes);
+    return Append(t, codec->Seal(object_id, identity, AsBytes(body), t.seq + 1, t.head, content_key));
+  }
+
+  // A membership operation by this device: checked against the rules first.
+  Result<Bytes> PutMembershipOp(Txn& t, const sync::v1::MembershipOp& op) {
+    Bytes object_id = crypto::RandomBytes(kIdBytes);
+    auto envelope = codec->SealPublic(object_id, AsBytes(op.SerializeAsString()), t.seq + 1, t.head);
+    Membership next = membership;
+    EVAULT_TRY(next.Apply(envelope));
+    membership_staged = std::move(next);
+    catalog->Put(0, fmt::format("mem/{}", OrderKey(t)), Hex(object_id));
+    return Append(t, envelope);
+  }
+
+  // Rebuilds the membership state from the stored operations, in the order applied.
+  Status LoadMembership() {
+    EVAULT_ASSIGN_OR_RETURN(auto ops, catalog->Scan(0, "mem/"));
+    Membership loaded;
+    for (const auto& [key, object_id_hex] : ops) {
+      EVAULT_ASSIGN_OR_RETURN(auto envelope, LoadEnvelope(object_id_hex));
+      EVAULT_TRY(loaded.Apply(envelope));
+    }
+    membership = std::move(loaded);
+    return Ok();
+  }
+
+  Result<format::v1::ObjectEnvelope> LoadEnvelope(std::string_view object_id_hex) {
+    EVAULT_ASSIGN_OR_RETURN(Bytes object_id, ParseId("object", object_id_hex));
+    rocksdb::PinnableSlice raw;
+    auto s = db->Get(rocksdb::ReadOptions(), db->DefaultColumnFamily(), Slice(object_id), &raw);
+    if (s.IsNotFound()) return Fail(ErrorCode::kTampered, "a stored object the catalog lists is missing");
+    EVAULT_TRY(FromRocks(s, "reading an object"));
+    format::v1::ObjectEnvelope envelope;
+    if (!envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size())) ||
+        envelope.object_id() != std::string(crypto::AsText(object_id))) {
+      return Fail(ErrorCode::kTampered, "a stored object is malformed or misplaced");
+    }
+    return envelope;
+  }
+
+  Status Commit(Txn& t) {
+    const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
+    format::v1::VaultRoot next = state;
+    auto catalog_root = catalog->Stage(t.batch);
+    auto search_root = catalog_root ? search->Stage(t.batch) : decltype(catalog_root)();
+    if (!catalog_root || !search_root) {
+      catalog->Abandon();
+      search->Abandon();
+      membership_staged.reset();
+      return std::unexpected(!catalog_root ? catalog_root.error() : search_root.error());
+    }
+    *next.mutable_catalog() = *catalog_root;
+    *next.mutable_search() = *search_root;
+    next.set_author_seq(t.seq);
+    next.set_author_head(Str(t.head));
+    next.set_transaction(state.transaction() + 1);
+    SecretBytes plain(next.ByteSizeLong());
+    next.SerializeToArray(plain.data(), static_cast<int>(plain.size()));
+    SecretBytes padded = crypto::Pad(plain.span());
+    t.batch.Put(Slice(Name("vault-root")), Str(crypto::AeadSeal(index_key, padded.span(), RootAd())));
+
+    rocksdb::WriteOptions durable;
+    durable.sync = true;
+    auto status = FromRocks(db->Write(durable, &t.batch), "writing to the vault");
+    if (!status) {
+      catalog->Abandon();
+      search->Abandon();
+      membership_staged.reset();
+      return status;
+    }
+    catalog->Committed(*catalog_root);
+    search->Committed(*search_root);
+    state = std::move(next);
+    if (membership_staged) {
+      membership = std::move(*membership_staged);
+      membership_staged.reset();
+    }
+    return Ok();
+  }
+
+  std::string OrderKey(Txn& t) const { return fmt::format("{:016x}{:08x}", state.transaction() + 1, t.ordinal++); }
+
+  // --- reading objects ---------------------------------------------------------------
+
+  Result<OpenedObject> LoadObject(std::string_view object_id_hex, ObjectKind kind) {
+    EVAULT_ASSIGN_OR_RETURN(format::v1::ObjectEnvelope envelope, LoadEnvelope(object_id_hex));
+    const Bytes object_id(envelope.object_id().begin(), envelope.object_id().end());
+    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, codec->Open(envelope, object_id));
+    if (opened.identity.kind != kind) {
+      return Fail(ErrorCode::kTampered, "a stored object has the wrong kind");
+    }
+    return opened;
+  }
+
+  Result<json> LoadBody(std::string_view object_id_hex, ObjectKind kind, std::string_view logical_id_hex) {
+    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, LoadObject(object_id_hex, kind));
+    if (Hex(opened.identity.logical_id) != logical_id_hex) {
+      return Fail(ErrorCode::kTampered, "a stored object belongs to another id");
+    }
+    return ParseBody(opened.body);
+  }
+
+  Result<CaseInfo> LoadCase(std::string_view case_id) {
+    EVAULT_ASSIGN_OR_RETURN(auto object_id, catalog->Get(0, fmt::format("case/{}", case_id)));
+    if (!object_id) return Fail(ErrorCode::kNotFound, fmt::format("no case with id {}", case_id));
+    EVAULT_ASSIGN_OR_RETURN(json body, LoadBody(*object_id, ObjectKind::kCase, case_id));
+    return CaseInfo{std::string(case_id), Field<std::string>(body, "title"),
+                    Field<std::string>(body, "status"), Field<std::vector<std::string>>(body, "tags"),
+                    Field<std::string>(body, "created"), Field<std::string>(body, "author")};
+  }
+
+  Result<RecordRevision> LoadRevision(std::string_view record_id, std::string_view revision_id) {
+    EVAULT_ASSIGN_OR_RETURN(json body, LoadBody(revision_id, ObjectKind::kRecordRevision, record_id));
+    RecordRevision r;
+    r.record_id = std::string(record_id);
+    r.revision_id = std::string(revision_id);
+    r.case_id = Field<std::string>(body, "case_id");
+    r.revision = Field<std::uint64_t>(body, "revision");
+    r.parents = Field<std::vector<std::string>>(body, "parents");
+    r.created = Field<std::string>(body, "created");
+    r.author = Field<std::string>(body, "author");
+    r.data = body.value("record", json::object());
+    EVAULT_TRY(ValidateRecord(r.data));
+    return r;
+  }
+
+  Result<std::string> RecordCase(std::string_view record_id) {
+    EVAULT_TRY(ParseId("record", record_id));
+    EVAULT_ASSIGN_OR_RETURN(auto case_id, catalog->Get(0, fmt::format("rec/{}", record_id)));
+    if (!case_id) return Fail(ErrorCode::kNotFound, fmt::format("no record with id {}", record_id));
+    return *case_id;
+  }
+
+  Result<std::vector<std::string>> Heads(std::string_view record_id) {
+    const std::string prefix = fmt::format("head/{}/", record_id);
+    EVAULT_ASSIGN_OR_RETURN(auto entries, catalog->Scan(0, prefix));
+    std::vector<std::string> heads;
+    for (auto& [k, v] : entries) heads.push_back(k.substr(prefix.size()));
+    if (heads.empty()) return Fail(ErrorCode::kCorrupt, "a record has no current revision");
+    return heads;
+  }
+
+  Result<RecordSummary> Summarize(std::string_view record_id, std::string case_id) {
+    EVAULT_ASSIGN_OR_RETURN(auto heads, Heads(record_id));
+    RecordSummary s;
+    s.record_id = std::string(record_id);
+    s.case_id = std::move(case_id);
+    s.conflict = heads.size() > 1;
+    for (const auto& h : heads) {
+      EVAULT_ASSIGN_OR_RETURN(RecordRevision r, LoadRevision(record_id, h));
+      if (r.revision >= s.revision) {
+        s.revision = r.revision;
+        s.kind = r.data.value("kind", "");
+        s.title = r.data.value("title", "");
+      }
+    }
+    return s;
+  }
+
+  Result<RecordRevision> WriteRevision(std::string_view case_id, std::string_view record_id,
+                                       const json& record, std::vector<std::string> parents,
+                                       std::uint64_t revision) {
+    RecordRevision r;
+    r.record_id = std::string(record_id);
+    r.case_id = std::string(case_id);
+    r.revision = revision;
+    r.parents = std::move(parents);
+    r.created = NowUtc();
+    r.author = device_id;
+    r.data = record;
+    json body = {{"record_id", r.record_id}, {"case_id", r.case_id}, {"revision", r.revision},
+                 {"parents", r.parents},     {"created", r.created}, {"author", r.author},
+                 {"record", record}};
+    EVAULT_TRY(RequireReadKey());
+    Txn t = Begin();
+    Bytes object_id = PutObject(t, {ObjectKind::kRecordRevision, *crypto::FromHex(record_id), revision},
+                                CanonicalJson(body), SymmetricKey::Generate());
+    r.revision_id = Hex(object_id);
+    IndexRevision(t, r.case_id, r.record_id, r.revision_id, r.parents, record);
+    EVAULT_TRY(Commit(t));
+    return r;
+  }
+
+  // Catalog and search entries of a revision, written locally or pulled: it replaces its
+  // parents among the record's heads; a revision whose parents are not all heads (a
+  // concurrent edit) becomes a sibling head, i.e. a visible conflict.
+  void IndexRevision(Txn& t, const std::string& case_id, const std::string& record_id,
+                     const std::string& revision_id, const std::vector<std::string>& parents,
+                     const json& record) {
+    catalog->Put(0, fmt::format("rec/{}", record_id), case_id);
+    catalog->Put(0, fmt::format("crec/{}/{}", case_id, record_id), "");
+    catalog->Put(0, fmt::format("rev/{}/{}/{}", record_id, OrderKey(t), revision_id), revision_id);
+    for (const auto& p : parents) catalog->Delete(0, fmt::format("head/{}/{}", record_id, p));
+    catalog->Put(0, fmt::format("head/{}/{}", record_id, revision_id), "");
+    std::set<std::string> tokens;
+    for (const auto& text : RecordText(record)) tokens.merge(Tokenize(text));
+    for (const auto& token : tokens) {
+      search->Put(TokenPartition(token), fmt::format("t/{}/{}", token, record_id), "");
+    }
+  }
+
+  Status RequireReadKey() const {
+    if (read_key) return Ok();
+    return Fail(ErrorCode::kInvalidArgument,
+                "this device has not been admitted to the vault yet; run `evault sync` after the inviter has synced");
+  }
+
+  Result<AttachmentInfo> AttachmentFromBody(const json& body, std::string_view id) {
+    AttachmentInfo a;
+    a.id = std::string(id);
+    a.record_id = Field<std::string>(body, "record_id");
+    a.case_id = Field<std::string>(body, "case_id");
+    a.sha256 = Field<std::string>(body, "sha256");
+    a.size = Field<std::uint64_t>(body, "size");
+    a.chunks = Field<std::uint64_t>(body, "chunks");
+    a.media_type = Field<std::string>(body, "media_type");
+    a.file_name = Field<std::string>(body, "file_name");
+    a.captured = Field<std::string>(body, "captured");
+    a.device = Field<std::string>(body, "device");
+    const std::uint64_t expected_chunks = a.size == 0 ? 1 : (a.size + crypto::kChunkSize - 1) / crypto::kChunkSize;
+    if (a.chunks != expected_chunks || a.sha256.size() != 64) {
+      return Fail(ErrorCode::kCorrupt, "an attachment manifest is inconsistent");
+    }
+    return a;
+  }
+
+  struct AttachmentKeys {
+    crypto::ChunkCipher cipher;
+    SymmetricKey names;
+  };
+
+  AttachmentKeys KeysFor(const SymmetricKey& content_key, const Bytes& attachment_id) const {
+    Bytes stream_id = header.vault_id;
+    stream_id.insert(stream_id.end(), attachment_id.begin(), attachment_id.end());
+    return {crypto::ChunkCipher(crypto::DeriveSubkey(content_key, crypto::KeyPurpose::kAttachmentData),
+                                std::move(stream_id)),
+            crypto::DeriveSubkey(content_key, crypto::KeyPurpose::kChunkNames)};
+  }
+
+  // Removes the chunks of uploads that never committed their manifest (the process
+  // died mid-way). Chunks are written in order, so they end at the first gap.
+  Status SweepInterruptedUploads() {
+    EVAULT_ASSIGN_OR_RETURN(auto pending, catalog->Scan(0, "pend/"));
+    if (pending.empty()) return Ok();
+    Txn t = Begin();
+    for (const auto& [key, names_raw] : pending) {
+      EVAULT_ASSIGN_OR_RETURN(SymmetricKey names, SymmetricKey::FromBytes(SecretBytes::CopyFrom(names_raw)));
+      for (std::uint64_t i = 0;; ++i) {
+        const Bytes name = ChunkName(names, i);
+        std::string ignored;
+        auto s = db->Get(rocksdb::ReadOptions(), chunks, Slice(name), &ignored);
+        if (s.IsNotFound()) break;
+        EVAULT_TRY(FromRocks(s, "cleaning up an interrupted attachment"));
+        t.batch.Delete(chunks, Slice(name));
+      }
+      catalog->Delete(0, key);
+    }
+    return Commit(t);
+  }
+
+  static Bytes ChunkName(const SymmetricKey& names, std::uint64_t index) {
+    Bytes msg;
+    crypto::AppendU64(msg, index);
+    return crypto::KeyedHash(names, msg);
+  }
+};
+
+}  // namespace evault::vault
