@@ -158,6 +158,11 @@ int Run(int argc, char** argv) {
     cmd->add_option("--kdf-memory-mib", kdf_mem_mib, "Argon2id memory in MiB (minimum 64)")->capture_default_str();
   };
   bool as_json = false;
+  // Ids are lower-case hex; accept what people copy in either case.
+  const auto lower = [](std::string id) {
+    for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return id;
+  };
   auto add_json = [&](CLI::App* cmd) { cmd->add_flag("--json", as_json, "Print JSON for scripts"); };
 
   // init
@@ -243,7 +248,7 @@ int Run(int argc, char** argv) {
   std::string case_id, record_id, json_path;
   bool history = false;
   auto* record_add = record->add_subcommand("add", "Add a record to a case from JSON (prints its id)");
-  record_add->add_option("--case", case_id, "Case id")->required();
+  record_add->add_option("--case", case_id, "Case id")->required()->transform(lower);
   record_add->add_option("--json", json_path, "Record JSON file, or - for stdin")->required();
   record_add->callback([&] {
     const std::string text = ReadInput(json_path);
@@ -252,7 +257,7 @@ int Run(int argc, char** argv) {
     fmt::print("{} revision {} {}\n", r.record_id, r.revision, r.revision_id);
   });
   auto* record_edit = record->add_subcommand("edit", "Save a new revision of a record (prints the revision id)");
-  record_edit->add_option("id", record_id, "Record id")->required();
+  record_edit->add_option("id", record_id, "Record id")->required()->transform(lower);
   record_edit->add_option("--json", json_path, "Record JSON file, or - for stdin")->required();
   record_edit->callback([&] {
     const std::string text = ReadInput(json_path);
@@ -261,7 +266,7 @@ int Run(int argc, char** argv) {
     fmt::print("{} record {} revision {}\n", r.revision_id, r.record_id, r.revision);
   });
   auto* record_show = record->add_subcommand("show", "Show a record (--history: every revision)");
-  record_show->add_option("id", record_id, "Record id")->required();
+  record_show->add_option("id", record_id, "Record id")->required()->transform(lower);
   record_show->add_flag("--history", history, "Show every revision");
   add_json(record_show);
   record_show->callback([&] {
@@ -272,7 +277,7 @@ int Run(int argc, char** argv) {
   });
   auto* record_list = record->add_subcommand("list", "List records, one per line");
   std::optional<std::string> list_case;
-  record_list->add_option("--case", list_case, "Only this case");
+  record_list->add_option("--case", list_case, "Only this case")->transform(lower);
   add_json(record_list);
   record_list->callback([&] {
     auto v = OpenVault(g);
@@ -291,7 +296,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> files;
   std::string attachment_id, out_path;
   auto* attach_add = attach->add_subcommand("add", "Attach files to a record (prints id, SHA-256, file)");
-  attach_add->add_option("--record", record_id, "Record id")->required();
+  attach_add->add_option("--record", record_id, "Record id")->required()->transform(lower);
   attach_add->add_option("files", files, "Files to attach")->required();
   attach_add->callback([&] {
     for (const auto& f : files) {  // fail before asking for the passphrase
@@ -309,7 +314,7 @@ int Run(int argc, char** argv) {
     }
   });
   auto* attach_get = attach->add_subcommand("get", "Write an original back to a file (never overwrites)");
-  attach_get->add_option("id", attachment_id, "Attachment id")->required();
+  attach_get->add_option("id", attachment_id, "Attachment id")->required()->transform(lower);
   attach_get->add_option("--out", out_path, "Output file, or - for stdout")->required();
   attach_get->callback([&] {
     auto v = OpenVault(g);
@@ -346,7 +351,7 @@ int Run(int argc, char** argv) {
     if (!to_stdout) fmt::print(stderr, "{} bytes written to {} (SHA-256 verified)\n", info.size, out_path);
   });
   auto* attach_list = attach->add_subcommand("list", "List a record's attachments, one per line");
-  attach_list->add_option("--record", record_id, "Record id")->required();
+  attach_list->add_option("--record", record_id, "Record id")->required()->transform(lower);
   add_json(attach_list);
   attach_list->callback([&] {
     auto v = OpenVault(g);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <set>
 
 #include <fmt/core.h>
 
@@ -176,7 +177,12 @@ Result<json> CheckObject(const json& value, const std::vector<Field>& fields, co
                                    [&](const Field& f) { return key == f.name; });
     if (!known) {
       // The field name is structure, not evidence, but cap it: it is still input.
-      std::string shown = key.size() > 40 ? key.substr(0, 40) + "..." : key;
+      std::string shown = key;
+      if (shown.size() > 40) {
+        std::size_t cut = 40;
+        while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;  // a whole character
+        shown = shown.substr(0, cut) + "...";
+      }
       if (HasControlCharacters(shown, false)) shown = "(unprintable)";
       return Fail(ErrorCode::kInvalidArgument, fmt::format("unknown record field '{}{}'", prefix, shown));
     }
@@ -203,8 +209,20 @@ Result<json> ParseRecordJson(std::string_view text) {
                 fmt::format("record JSON is larger than {} MiB", kMaxRecordJsonBytes >> 20));
   }
   json parsed;
+  // Two values for one field would silently drop one of them: refuse duplicates.
+  std::vector<std::set<std::string>> keys_seen;
+  bool duplicate = false;
+  auto track_keys = [&](int /*depth*/, json::parse_event_t event, json& value) {
+    if (event == json::parse_event_t::object_start) keys_seen.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys_seen.empty()) keys_seen.pop_back();
+    if (event == json::parse_event_t::key && !keys_seen.empty() &&
+        !keys_seen.back().insert(value.get<std::string>()).second) {
+      duplicate = true;
+    }
+    return true;
+  };
   try {
-    parsed = json::parse(text);
+    parsed = json::parse(text, track_keys);
   } catch (const json::parse_error& e) {
     // Report the position only: nlohmann's message quotes the input around the error.
     std::size_t line = 1, column = 1;
@@ -219,6 +237,9 @@ Result<json> ParseRecordJson(std::string_view text) {
     }
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("invalid JSON at line {}, column {}", line, column));
+  }
+  if (duplicate) {
+    return Fail(ErrorCode::kInvalidArgument, "record JSON names a field twice");
   }
   if (!parsed.is_object()) {
     return Fail(ErrorCode::kInvalidArgument, "record JSON must be an object");

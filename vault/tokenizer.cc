@@ -72,6 +72,7 @@ bool IsWordChar(char32_t cp) {
 char32_t Fold(char32_t cp) {
   if (cp >= 'A' && cp <= 'Z') return cp + 32;
   if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) return cp + 32;                  // Latin-1
+  if (cp == 0x178) return 0xFF;                                                 // Ÿ -> ÿ
   if (cp >= 0x100 && cp <= 0x17F && cp != 0x130 && cp != 0x131 && cp != 0x138 &&
       cp != 0x149 && cp != 0x17F) {
     // Latin Extended-A pairs upper/lower as even/odd, shifted at 0x139..0x148, 0x179..0x17E.
@@ -96,7 +97,14 @@ std::set<std::string> Tokenize(std::string_view text) {
   std::set<std::string> tokens;
   std::string current;
   auto flush = [&] {
-    if (!current.empty() && current.size() <= kMaxTokenBytes) tokens.insert(current);
+    if (current.size() > kMaxTokenBytes) {
+      // Long words are kept by their first kMaxTokenBytes (whole characters), in the
+      // index and in queries alike, so a long word is never ignored.
+      std::size_t cut = kMaxTokenBytes;
+      while (cut > 0 && (static_cast<unsigned char>(current[cut]) & 0xC0) == 0x80) --cut;
+      current.resize(cut);
+    }
+    if (!current.empty()) tokens.insert(current);
     current.clear();
   };
   std::size_t i = 0;

@@ -10,6 +10,7 @@
 
 namespace evault::vault {
 
+// Longer words are cut to this many bytes (at a character boundary).
 inline constexpr std::size_t kMaxTokenBytes = 64;
 
 std::set<std::string> Tokenize(std::string_view text);

@@ -13,6 +13,10 @@ const std::string& Vault::vault_id() const { return impl_->vault_id_hex; }
 
 namespace {
 
+Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& passphrase,
+                                     const crypto::PassphraseKdfParams& kdf,
+                                     const std::optional<Bytes>& joining_vault_id);
+
 // Creates the directory, keys and database of a new vault. A founding device (no
 // vault id given) generates the vault read key and signs GENESIS; a joining device
 // gets the read key later, sealed to it in the ADMIT that answers its invite.
@@ -21,7 +25,9 @@ Result<std::string> CreateVaultIn(const fs::path& dir, const SecretBytes& passph
                                   const std::optional<Bytes>& joining_vault_id) {
   crypto::EnsureSodium();
   EVAULT_TRY(crypto::CheckKdfParams(kdf));
+  if (passphrase.empty()) return Fail(ErrorCode::kInvalidArgument, "the passphrase is empty");
   std::error_code ec;
+  bool created_dir = false;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec)) {
       return Fail(ErrorCode::kAlreadyExists, fmt::format("{} exists and is not a directory", dir.string()));
@@ -35,9 +41,25 @@ Result<std::string> CreateVaultIn(const fs::path& dir, const SecretBytes& passph
   } else {
     fs::create_directories(dir, ec);
     if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+    created_dir = true;
   }
   ::chmod(dir.c_str(), 0700);
+  auto created = CreateVaultFiles(dir, passphrase, kdf, joining_vault_id);
+  if (!created) {
+    // Leave nothing behind: a half-made vault must not be mistaken for one.
+    if (created_dir) {
+      fs::remove_all(dir, ec);
+    } else {
+      fs::remove_all(dir / kDatabaseDirName, ec);
+      fs::remove(dir / kHeaderFileName, ec);
+    }
+  }
+  return created;
+}
 
+Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& passphrase,
+                                     const crypto::PassphraseKdfParams& kdf,
+                                     const std::optional<Bytes>& joining_vault_id) {
   auto impl = std::make_unique<Vault::Impl>();
   impl->dir = dir;
   impl->header.vault_id = joining_vault_id ? *joining_vault_id : crypto::RandomBytes(kIdBytes);
@@ -266,7 +288,8 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
                                             const ProgressFn& progress) {
   EVAULT_TRY(impl_->RequireReadKey());
   EVAULT_ASSIGN_OR_RETURN(std::string case_id, impl_->RecordCase(record_id));
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not hang; only regular files are accepted below.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     return Fail(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
                 fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
@@ -276,6 +299,7 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     return Fail(ErrorCode::kInvalidArgument, fmt::format("{} is not a regular file", file.string()));
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   const std::uint64_t expected_size = static_cast<std::uint64_t>(st.st_size);
 

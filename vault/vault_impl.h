@@ -72,9 +72,10 @@ inline std::string Str(const Bytes& b) { return std::string(b.begin(), b.end());
 
 inline Result<Bytes> ParseId(std::string_view what, std::string_view id) {
   auto bytes = crypto::FromHex(id);
-  if (!bytes || bytes->size() != kIdBytes) {
+  const bool lower = std::none_of(id.begin(), id.end(), [](char c) { return c >= 'A' && c <= 'F'; });
+  if (!bytes || bytes->size() != kIdBytes || !lower) {
     return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("'{}' is not a valid {} id (expected {} hex digits)",
+                fmt::format("'{}' is not a valid {} id (expected {} lower-case hex digits)",
                             id.size() > 64 ? "(too long)" : std::string(id), what, kIdBytes * 2));
   }
   return *bytes;
@@ -177,6 +178,9 @@ struct Vault::Impl {
   static rocksdb::Options DbOptions() {
     rocksdb::Options options;
     options.paranoid_checks = true;
+    // A damaged WAL record must fail the open, not silently drop every later write;
+    // only a torn record at the very end (a crash mid-write) is tolerated.
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
     options.info_log = std::make_shared<SilentLogger>();
     options.keep_log_file_num = 1;
     options.stats_dump_period_sec = 0;
