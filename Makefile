@@ -16,7 +16,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	client/demo/demo.sh $(BUILD)/client/evault
+	client/demo/demo.sh $(BUILD)/client/evault $(BUILD)/server/evault-server
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -320,7 +320,6 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     }
     pin->seq = e.author_seq();
     pin->hash = ObjectCodec::ChainHash(e);
-    ++outcome.objects;
 
     if (author_hex == me) {
       // This device's own object coming back: it must be exactly what was written.
@@ -333,6 +332,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       continue;
     }
     impl_.catalog->Put(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq()), Hex(pin->hash));
+    ++outcome.objects;  // objects of other devices; this device's own come back uncounted
 
     // Never let a pulled object replace a different stored one.
     const Bytes object_id(e.object_id().begin(), e.object_id().end());

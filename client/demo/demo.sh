@@ -2,7 +2,8 @@
 # Evidence Vault demo: loads five cases drawn from the CIVICUS Monitor update on Kazakhstan
 # (IPHR / KIBHR, August-October 2019) into a fresh, throw-away vault and shows what the CLI does.
 #
-# Usage: client/demo/demo.sh [PATH-TO-evault]     (default: build/client/evault under the repo root)
+# Usage: client/demo/demo.sh [PATH-TO-evault [PATH-TO-evault-server]]
+#        (defaults: build/client/evault and build/server/evault-server under the repo root)
 #
 # Data layout (see README.md): cases/NN-name/case.txt (line 1 title, line 2 space-separated tags),
 # cases/NN-name/NN-record.json (records, added in name order), optional edit.json (a new version of
@@ -18,6 +19,8 @@ case "$EVAULT" in
   *) EVAULT="$PWD/$EVAULT" ;;
 esac
 
+SERVER_BIN="${2:-$(dirname "$EVAULT")/../server/evault-server}"
+
 die() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
 
 [[ -x "$EVAULT" ]] || die "evault binary not found or not executable: $EVAULT (run 'make build' first)"
@@ -27,7 +30,11 @@ die() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
 # removed when the script exits, whatever happens.
 # ---------------------------------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/evault-demo.XXXXXX")"
-cleanup() { rm -rf -- "$WORK"; }
+SERVER_PID=""
+cleanup() {
+  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf -- "$WORK"
+}
 trap cleanup EXIT
 
 VAULT="$WORK/vault"
@@ -265,6 +272,60 @@ for needle in "Batyrbekov" "Arzamasova" "Saryagash" "Алматы" "DEMO RECONST
   esac
 done
 echo "-> no plaintext found on disk: the vault directory contains no readable case text"
+
+# ---------------------------------------------------------------------------------------------
+header "9. Two offices: sync through evault-server (TLS on 127.0.0.1)"
+if [[ ! -x "$SERVER_BIN" ]]; then
+  echo "(evault-server not built: skipping the sync part)"
+else
+  "$REPO_ROOT/deploy/make-certs.sh" "$WORK/certs" localhost 127.0.0.1 >/dev/null
+  TOKEN="demo-enroll-token-$RANDOM$RANDOM"
+  (umask 077 && printf '%s\n' "$TOKEN" > "$WORK/enroll-tokens")
+  "$SERVER_BIN" --data "$WORK/server-data" --listen 127.0.0.1:0 --tls-cert "$WORK/certs/server.pem" \
+    --tls-key "$WORK/certs/server.key" --enroll-token-file "$WORK/enroll-tokens" 2> "$WORK/server.log" &
+  SERVER_PID=$!
+  PORT=""
+  for _ in $(seq 1 100); do
+    PORT="$(grep -o 'listening[^\n]*127\.0\.0\.1:[0-9]*' "$WORK/server.log" 2>/dev/null | grep -o '[0-9]*$' | head -1 || true)"
+    [[ -n "$PORT" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$PORT" ]] || die "evault-server did not start: $(cat "$WORK/server.log")"
+  echo "evault-server listening on localhost:$PORT (certificates from deploy/make-certs.sh)"
+  echo
+  echo "-- office A (this vault) creates the vault on the server with the operator's enrollment token"
+  show_cmd sync --server "localhost:$PORT" --ca-file ca.pem --enroll-token "<token>"
+  "$EVAULT" "${GLOBAL[@]}" sync --server "localhost:$PORT" --ca-file "$WORK/certs/ca.pem" --enroll-token "$TOKEN"
+  capture INVITE member invite --role coordinator
+  INVITE_CODE="$(first_word "$INVITE")"
+
+  echo
+  echo "-- office B: a new device joins with the invite code"
+  VAULT_B="$WORK/vault-b"
+  GLOBAL_B=(--vault "$VAULT_B" --passphrase-file "$PASSFILE")
+  echo "\$ evault --vault \$TMP/vault-b init --join <code> --ca-file ca.pem"
+  "$EVAULT" "${GLOBAL_B[@]}" init --join "$INVITE_CODE" --ca-file "$WORK/certs/ca.pem" --kdf-ops 2 --kdf-memory-mib 64
+  echo
+  echo "-- office A syncs: it checks the request and seals the vault key to the new device"
+  run sync
+  run member list
+  echo
+  echo "-- office B syncs: the whole vault arrives, verified (signatures, hash chains, membership)"
+  echo "\$ evault --vault \$TMP/vault-b sync"
+  "$EVAULT" "${GLOBAL_B[@]}" sync
+  echo "\$ evault --vault \$TMP/vault-b search Batyrbekov"
+  "$EVAULT" "${GLOBAL_B[@]}" search Batyrbekov
+  B_LIST="$("$EVAULT" "${GLOBAL_B[@]}" record list | sort)"
+  A_LIST="$("$EVAULT" "${GLOBAL[@]}" record list | sort)"
+  [[ "$A_LIST" == "$B_LIST" ]] || die "office B's records differ from office A's"
+  echo "-> both offices hold the same $(printf '%s\n' "$A_LIST" | wc -l) records"
+  echo
+  echo "-- what the server holds: ciphertext only"
+  for needle in "Batyrbekov" "Алматы" "DEMO RECONSTRUCTION"; do
+    if grep -r -a -l -F -- "$needle" "$WORK/server-data" >/dev/null; then die "plaintext '$needle' on the server"; fi
+  done
+  echo "-> grep finds none of the names, places or statements in the server's data directory"
+fi
 
 echo
 echo "== Demo finished; the temporary vault is removed now =="

@@ -1,0 +1,448 @@
+#include "server/rocksdb_store.h"
+
+#include <system_error>
+#include <unordered_map>
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "vault/object.h"
+
+namespace evault::server {
+
+using crypto::ByteView;
+using format::v1::ObjectEnvelope;
+using rocksdb::Slice;
+
+namespace fs = std::filesystem;
+
+struct RocksDbStore::VaultMeta {
+  std::uint64_t head_seq = 0;
+  std::uint64_t bytes_used = 0;
+};
+
+namespace {
+
+// RocksDB's info log records when the server did what; that is activity metadata a
+// seized server should not hold, so every line is dropped.
+class SilentLogger : public rocksdb::Logger {
+ public:
+  SilentLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::HEADER_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+std::string_view Text(ByteView b) { return crypto::AsText(b); }
+
+void AppendBigEndian(std::string& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+
+std::uint64_t LoadBigEndian(std::string_view s) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(s[i]);
+  return v;
+}
+
+std::string U64(std::uint64_t v) {
+  crypto::Bytes b;
+  crypto::AppendU64(b, v);
+  return std::string(b.begin(), b.end());
+}
+
+std::uint64_t LoadU64(std::string_view s) {
+  return crypto::LoadU64(reinterpret_cast<const std::uint8_t*>(s.data()));
+}
+
+std::string Key(char tag, ByteView vault_id, std::string_view rest = {}) {
+  std::string k(1, tag);
+  k.append(Text(vault_id));
+  k.append(rest);
+  return k;
+}
+
+std::string SeqKey(char tag, ByteView vault_id, std::uint64_t seq) {
+  std::string k = Key(tag, vault_id);
+  AppendBigEndian(k, seq);
+  return k;
+}
+
+// In the chunks column family: no tag, the family is the namespace.
+std::string ChunkKey(ByteView vault_id, std::string_view chunk_id) {
+  return std::string(Text(vault_id)).append(chunk_id);
+}
+
+std::string MetaValue(std::uint64_t head_seq, std::uint64_t bytes_used) {
+  return U64(head_seq) + U64(bytes_used);
+}
+
+std::string HeadValue(const ObjectEnvelope& e) {
+  const crypto::Bytes hash = vault::ObjectCodec::ChainHash(e);
+  return U64(e.author_seq()) + std::string(hash.begin(), hash.end());
+}
+
+std::string Serialize(const google::protobuf::MessageLite& m) {
+  std::string out;
+  m.SerializeToString(&out);
+  return out;
+}
+
+std::unexpected<Error> IoError(const rocksdb::Status& s) {
+  return Fail(ErrorCode::kIo, "storage: " + s.ToString());
+}
+
+Status CheckVaultId(ByteView vault_id) {
+  if (vault_id.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "vault id must be 16 bytes");
+  return Ok();
+}
+
+Status CheckEnvelope(const ObjectEnvelope& e) {
+  if (e.object_id().size() != kIdBytes || e.author().size() != kAuthorBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "envelope has a bad object id or author");
+  }
+  return Ok();
+}
+
+rocksdb::WriteOptions Durable() {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  return w;
+}
+
+rocksdb::Options DbOptions() {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.info_log = std::make_shared<SilentLogger>();
+  options.keep_log_file_num = 1;
+  options.paranoid_checks = true;
+  // A damaged WAL record fails the open rather than silently dropping acknowledged
+  // writes; only a torn record at the very end (a crash mid-write) is tolerated.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  return options;
+}
+
+rocksdb::ColumnFamilyOptions ChunkFamilyOptions() {
+  rocksdb::ColumnFamilyOptions cf(DbOptions());
+  cf.enable_blob_files = true;  // ~1 MiB values: keep them out of compaction
+  cf.min_blob_size = 4096;
+  cf.blob_file_size = 256 << 20;
+  return cf;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot create the data directory: " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot restrict the data directory: " + ec.message());
+
+  const rocksdb::Options options = DbOptions();
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
+      {"chunks", ChunkFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), (dir / "db").string(), families, &handles, &raw);
+  if (!s.ok()) return IoError(s);
+
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore());
+  store->db_.reset(raw);
+  // The default family's handle is owned by the DB; only ours must be destroyed.
+  store->chunks_ = handles[1];
+  delete handles[0];
+  return store;
+}
+
+RocksDbStore::~RocksDbStore() {
+  if (!db_) return;
+  if (chunks_ != nullptr) db_->DestroyColumnFamilyHandle(chunks_);
+  (void)db_->Close();
+}
+
+std::mutex& RocksDbStore::VaultMutex(ByteView vault_id) {
+  std::lock_guard lock(vault_mus_mu_);
+  auto& mu = vault_mus_[std::string(Text(vault_id))];
+  if (!mu) mu = std::make_unique<std::mutex>();
+  return *mu;
+}
+
+Result<std::optional<RocksDbStore::VaultMeta>> RocksDbStore::ReadMeta(ByteView vault_id) {
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), Key('v', vault_id), &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return IoError(s);
+  if (raw.size() != 16) return Fail(ErrorCode::kCorrupt, "storage: vault record is malformed");
+  return VaultMeta{LoadU64(raw), LoadU64(std::string_view(raw).substr(8))};
+}
+
+Result<std::optional<StoredObject>> RocksDbStore::ReadObjectAt(ByteView vault_id, std::uint64_t seq) {
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), SeqKey('o', vault_id, seq), &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return IoError(s);
+  StoredObject out{seq, {}};
+  if (!out.envelope.ParseFromString(raw)) return Fail(ErrorCode::kCorrupt, "storage: object is malformed");
+  return out;
+}
+
+Result<bool> RocksDbStore::VaultExists(ByteView vault_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  return meta.has_value();
+}
+
+Result<CreateOutcome> RocksDbStore::CreateVault(ByteView vault_id, const ObjectEnvelope& genesis,
+                                                ByteView enroll_token_hash) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  EVAULT_TRY(CheckEnvelope(genesis));
+  if (enroll_token_hash.empty()) return Fail(ErrorCode::kInvalidArgument, "enrollment token hash is empty");
+  std::lock_guard create_lock(create_mu_);
+  std::lock_guard vault_lock(VaultMutex(vault_id));
+
+  const std::string token_key = "t" + std::string(Text(enroll_token_hash));
+  std::string unused;
+  auto s = db_->Get(rocksdb::ReadOptions(), token_key, &unused);
+  if (s.ok()) return CreateOutcome::kTokenSpent;
+  if (!s.IsNotFound()) return IoError(s);
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  if (meta) return CreateOutcome::kVaultExists;
+
+  const std::string encoded = Serialize(genesis);
+  rocksdb::WriteBatch batch;
+  batch.Put(Key('v', vault_id), MetaValue(1, encoded.size()));
+  batch.Put(SeqKey('o', vault_id, 1), encoded);
+  batch.Put(Key('i', vault_id, genesis.object_id()), U64(1));
+  batch.Put(Key('a', vault_id, genesis.author()), HeadValue(genesis));
+  if (!genesis.public_body().empty()) batch.Put(SeqKey('m', vault_id, 1), "");
+  batch.Put(token_key, "");
+  s = db_->Write(Durable(), &batch);
+  if (!s.ok()) return IoError(s);
+  return CreateOutcome::kCreated;
+}
+
+Result<std::vector<Appended>> RocksDbStore::Append(ByteView vault_id, std::span<const ObjectEnvelope> envelopes) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  for (const auto& e : envelopes) EVAULT_TRY(CheckEnvelope(e));
+  std::lock_guard lock(VaultMutex(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  if (!meta) return Fail(ErrorCode::kNotFound, "no such vault");
+
+  std::vector<Appended> out;
+  out.reserve(envelopes.size());
+  std::unordered_map<std::string, std::uint64_t> in_batch;  // object id -> seq
+  rocksdb::WriteBatch batch;
+  for (const auto& e : envelopes) {
+    if (auto it = in_batch.find(e.object_id()); it != in_batch.end()) {
+      out.push_back({it->second, true});
+      continue;
+    }
+    std::string existing;
+    auto s = db_->Get(rocksdb::ReadOptions(), Key('i', vault_id, e.object_id()), &existing);
+    if (s.ok()) {
+      if (existing.size() != 8) return Fail(ErrorCode::kCorrupt, "storage: object index is malformed");
+      out.push_back({LoadU64(existing), true});
+      continue;
+    }
+    if (!s.IsNotFound()) return IoError(s);
+
+    const std::uint64_t seq = ++meta->head_seq;
+    const std::string encoded = Serialize(e);
+    meta->bytes_used += encoded.size();
+    batch.Put(SeqKey('o', vault_id, seq), encoded);
+    batch.Put(Key('i', vault_id, e.object_id()), U64(seq));
+    // Later envelopes of the same author in this batch overwrite this head: the
+    // batch applies in order, so the last one wins, as it should.
+    batch.Put(Key('a', vault_id, e.author()), HeadValue(e));
+    if (!e.public_body().empty()) batch.Put(SeqKey('m', vault_id, seq), "");
+    in_batch.emplace(e.object_id(), seq);
+    out.push_back({seq, false});
+  }
+  if (batch.Count() == 0) return out;
+  batch.Put(Key('v', vault_id), MetaValue(meta->head_seq, meta->bytes_used));
+  auto s = db_->Write(Durable(), &batch);
+  if (!s.ok()) return IoError(s);
+  return out;
+}
+
+Result<std::uint64_t> RocksDbStore::HeadSeq(ByteView vault_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  return meta ? meta->head_seq : 0;
+}
+
+Result<std::optional<StoredObject>> RocksDbStore::FindObject(ByteView vault_id, ByteView object_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  if (object_id.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "object id must be 16 bytes");
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), Key('i', vault_id, Text(object_id)), &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return IoError(s);
+  if (raw.size() != 8) return Fail(ErrorCode::kCorrupt, "storage: object index is malformed");
+  EVAULT_ASSIGN_OR_RETURN(auto object, ReadObjectAt(vault_id, LoadU64(raw)));
+  if (!object) return Fail(ErrorCode::kCorrupt, "storage: indexed object is missing");
+  return object;
+}
+
+Result<std::vector<StoredObject>> RocksDbStore::Scan(ByteView vault_id, std::uint64_t after_seq,
+                                                     std::size_t max_count, std::size_t max_bytes) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  std::vector<StoredObject> out;
+  if (max_count == 0 || after_seq == UINT64_MAX) return out;
+  const std::string prefix = Key('o', vault_id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::size_t bytes = 0;
+  for (it->Seek(SeqKey('o', vault_id, after_seq + 1)); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    const Slice value = it->value();
+    if (!out.empty() && bytes + value.size() > max_bytes) break;
+    StoredObject object;
+    object.server_seq = LoadBigEndian(std::string_view(it->key().data() + prefix.size(), 8));
+    if (!object.envelope.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return Fail(ErrorCode::kCorrupt, "storage: object is malformed");
+    }
+    bytes += value.size();
+    out.push_back(std::move(object));
+    if (out.size() >= max_count) break;
+  }
+  if (!it->status().ok()) return IoError(it->status());
+  return out;
+}
+
+Result<ChainHead> RocksDbStore::AuthorHead(ByteView vault_id, ByteView author) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  if (author.size() != kAuthorBytes) return Fail(ErrorCode::kInvalidArgument, "author must be 32 bytes");
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), Key('a', vault_id, Text(author)), &raw);
+  if (s.IsNotFound()) return ChainHead{};
+  if (!s.ok()) return IoError(s);
+  if (raw.size() < 8) return Fail(ErrorCode::kCorrupt, "storage: chain head is malformed");
+  return ChainHead{LoadU64(raw), crypto::Bytes(raw.begin() + 8, raw.end())};
+}
+
+Result<std::vector<ObjectEnvelope>> RocksDbStore::MembershipEnvelopes(ByteView vault_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  const std::string prefix = Key('m', vault_id);
+  std::vector<std::uint64_t> seqs;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != prefix.size() + 8) return Fail(ErrorCode::kCorrupt, "storage: bad membership key");
+      seqs.push_back(LoadBigEndian(std::string_view(it->key().data() + prefix.size(), 8)));
+    }
+    if (!it->status().ok()) return IoError(it->status());
+  }
+  std::vector<ObjectEnvelope> out;
+  out.reserve(seqs.size());
+  for (std::uint64_t seq : seqs) {
+    EVAULT_ASSIGN_OR_RETURN(auto object, ReadObjectAt(vault_id, seq));
+    if (!object) return Fail(ErrorCode::kCorrupt, "storage: membership object is missing");
+    out.push_back(std::move(object->envelope));
+  }
+  return out;
+}
+
+Result<std::uint64_t> RocksDbStore::BytesUsed(ByteView vault_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  return meta ? meta->bytes_used : 0;
+}
+
+Result<bool> RocksDbStore::HasChunk(ByteView vault_id, ByteView chunk_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  if (chunk_id.size() != kChunkIdBytes) return Fail(ErrorCode::kInvalidArgument, "chunk id must be 16 bytes");
+  std::string unused;
+  auto s = db_->Get(rocksdb::ReadOptions(), Key('c', vault_id, Text(chunk_id)), &unused);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return IoError(s);
+  return true;
+}
+
+Result<std::uint64_t> RocksDbStore::PutChunks(ByteView vault_id, std::span<const sync::v1::Chunk> chunks) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  for (const auto& c : chunks) {
+    if (c.chunk_id().size() != kChunkIdBytes) return Fail(ErrorCode::kInvalidArgument, "chunk id must be 16 bytes");
+  }
+  std::lock_guard lock(VaultMutex(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  if (!meta) return Fail(ErrorCode::kNotFound, "no such vault");
+
+  std::uint64_t added = 0;
+  std::unordered_map<std::string, bool> in_batch;
+  rocksdb::WriteBatch batch;
+  for (const auto& c : chunks) {
+    if (in_batch.contains(c.chunk_id())) continue;
+    EVAULT_ASSIGN_OR_RETURN(bool present, HasChunk(vault_id, crypto::AsBytes(c.chunk_id())));
+    if (present) continue;
+    batch.Put(chunks_, ChunkKey(vault_id, c.chunk_id()), c.data());
+    batch.Put(Key('c', vault_id, c.chunk_id()), U64(c.data().size()));
+    in_batch.emplace(c.chunk_id(), true);
+    added += c.data().size();
+  }
+  if (batch.Count() == 0) return std::uint64_t{0};
+  batch.Put(Key('v', vault_id), MetaValue(meta->head_seq, meta->bytes_used + added));
+  auto s = db_->Write(Durable(), &batch);
+  if (!s.ok()) return IoError(s);
+  return added;
+}
+
+Result<std::optional<std::string>> RocksDbStore::GetChunk(ByteView vault_id, ByteView chunk_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  if (chunk_id.size() != kChunkIdBytes) return Fail(ErrorCode::kInvalidArgument, "chunk id must be 16 bytes");
+  std::string data;
+  auto s = db_->Get(rocksdb::ReadOptions(), chunks_, ChunkKey(vault_id, Text(chunk_id)), &data);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return IoError(s);
+  return data;
+}
+
+Result<bool> RocksDbStore::PutJoinRequest(const sync::v1::JoinRequest& request) {
+  const ByteView vault_id = crypto::AsBytes(request.vault_id());
+  EVAULT_TRY(CheckVaultId(vault_id));
+  if (request.invite_id().empty() || request.invite_id().size() > 64) {
+    return Fail(ErrorCode::kInvalidArgument, "invite id must be 1 to 64 bytes");
+  }
+  std::lock_guard lock(VaultMutex(vault_id));
+  const std::string key = Key('j', vault_id, request.invite_id());
+  std::string unused;
+  auto s = db_->Get(rocksdb::ReadOptions(), key, &unused);
+  if (s.ok()) return false;
+  if (!s.IsNotFound()) return IoError(s);
+  rocksdb::WriteBatch batch;
+  batch.Put(key, Serialize(request));
+  s = db_->Write(Durable(), &batch);
+  if (!s.ok()) return IoError(s);
+  return true;
+}
+
+Result<std::vector<sync::v1::JoinRequest>> RocksDbStore::ListJoinRequests(ByteView vault_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  const std::string prefix = Key('j', vault_id);
+  std::vector<sync::v1::JoinRequest> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    sync::v1::JoinRequest request;
+    if (!request.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Fail(ErrorCode::kCorrupt, "storage: join request is malformed");
+    }
+    out.push_back(std::move(request));
+  }
+  if (!it->status().ok()) return IoError(it->status());
+  return out;
+}
+
+Status RocksDbStore::RemoveJoinRequest(ByteView vault_id, ByteView invite_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  std::lock_guard lock(VaultMutex(vault_id));
+  rocksdb::WriteBatch batch;
+  batch.Delete(Key('j', vault_id, Text(invite_id)));
+  auto s = db_->Write(Durable(), &batch);
+  if (!s.ok()) return IoError(s);
+  return Ok();
+}
+
+}  // namespace evault::server

@@ -1,0 +1,83 @@
+// The embedded Store: one RocksDB database in a directory the server owns.
+//
+// Every acknowledged write is a single WriteBatch written with sync = true. Appends,
+// chunk writes and join requests of one vault are serialised by a per-vault mutex, so
+// server sequences stay gap-free and in acknowledgement order, and read-modify-write
+// of the vault's counters is safe. Chunks live in their own column family with
+// integrated blob files, so compaction never rewrites megabytes of ciphertext.
+// RocksDB's info LOG is silenced: its timestamped lines are activity metadata.
+//
+// Layout (default column family; vault ids are fixed-size, sequences big-endian so
+// that byte order is numeric order):
+//   'v' vault                   -> head seq u64 | bytes used u64
+//   'o' vault seq               -> ObjectEnvelope
+//   'i' vault object_id         -> seq u64
+//   'a' vault author            -> author_seq u64 | chain hash
+//   'm' vault seq               -> "" (the object at seq is a membership operation)
+//   'j' vault invite_id         -> JoinRequest
+//   'c' vault chunk_id          -> chunk size u64 (cheap existence checks)
+//   't' enroll token hash       -> "" (spent)
+// "chunks" column family: vault chunk_id -> sealed chunk.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "server/store.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace evault::server {
+
+class RocksDbStore final : public Store {
+ public:
+  // Opens (creating if needed, mode 0700) the database in `dir`.
+  static Result<std::unique_ptr<RocksDbStore>> Open(const std::filesystem::path& dir);
+  ~RocksDbStore() override;
+
+  RocksDbStore(const RocksDbStore&) = delete;
+  RocksDbStore& operator=(const RocksDbStore&) = delete;
+
+  Result<bool> VaultExists(crypto::ByteView vault_id) override;
+  Result<CreateOutcome> CreateVault(crypto::ByteView vault_id, const format::v1::ObjectEnvelope& genesis,
+                                    crypto::ByteView enroll_token_hash) override;
+  Result<std::vector<Appended>> Append(crypto::ByteView vault_id,
+                                       std::span<const format::v1::ObjectEnvelope> envelopes) override;
+  Result<std::uint64_t> HeadSeq(crypto::ByteView vault_id) override;
+  Result<std::optional<StoredObject>> FindObject(crypto::ByteView vault_id, crypto::ByteView object_id) override;
+  Result<std::vector<StoredObject>> Scan(crypto::ByteView vault_id, std::uint64_t after_seq,
+                                         std::size_t max_count, std::size_t max_bytes) override;
+  Result<ChainHead> AuthorHead(crypto::ByteView vault_id, crypto::ByteView author) override;
+  Result<std::vector<format::v1::ObjectEnvelope>> MembershipEnvelopes(crypto::ByteView vault_id) override;
+  Result<std::uint64_t> BytesUsed(crypto::ByteView vault_id) override;
+
+  Result<bool> HasChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) override;
+  Result<std::uint64_t> PutChunks(crypto::ByteView vault_id, std::span<const sync::v1::Chunk> chunks) override;
+  Result<std::optional<std::string>> GetChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) override;
+
+  Result<bool> PutJoinRequest(const sync::v1::JoinRequest& request) override;
+  Result<std::vector<sync::v1::JoinRequest>> ListJoinRequests(crypto::ByteView vault_id) override;
+  Status RemoveJoinRequest(crypto::ByteView vault_id, crypto::ByteView invite_id) override;
+
+ private:
+  struct VaultMeta;
+  RocksDbStore() = default;
+
+  std::mutex& VaultMutex(crypto::ByteView vault_id);
+  Result<std::optional<VaultMeta>> ReadMeta(crypto::ByteView vault_id);
+  Result<std::optional<StoredObject>> ReadObjectAt(crypto::ByteView vault_id, std::uint64_t seq);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* chunks_ = nullptr;
+
+  std::mutex create_mu_;  // vault creation and token spending, across vaults
+  std::mutex vault_mus_mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> vault_mus_;
+};
+
+}  // namespace evault::server

@@ -1,0 +1,245 @@
+// A lying server, as a test double: the history a real device wrote, served to another
+// device dropped, replayed, reordered, altered, rolled back or forked. SyncState must
+// refuse each, name what happened, and apply nothing of the page.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "vault/sync_state.h"
+#include "vault/vault.h"
+
+namespace evault::vault {
+namespace {
+
+namespace fs = std::filesystem;
+using format::v1::ObjectEnvelope;
+
+crypto::PassphraseKdfParams FastKdf() { return crypto::PassphraseKdfParams::New(2, 64ull << 20); }
+crypto::SecretBytes Pass() { return crypto::SecretBytes::CopyFrom(std::string_view("lying server passphrase")); }
+
+sync::v1::PullResponse Page(const std::vector<ObjectEnvelope>& log, std::uint64_t first_seq = 1,
+                            std::optional<std::uint64_t> head = std::nullopt) {
+  sync::v1::PullResponse page;
+  std::uint64_t seq = first_seq;
+  for (const auto& e : log) {
+    auto* o = page.add_objects();
+    o->set_server_seq(seq++);
+    *o->mutable_object() = e;
+  }
+  page.set_head_seq(head.value_or(seq - 1));
+  return page;
+}
+
+class LyingServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("evault-lying-" + std::to_string(::getpid()) + "-" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    ASSERT_TRUE(Vault::Create(dir_ / "a", Pass(), FastKdf()));
+    a_ = std::move(*Vault::Open(dir_ / "a", Pass()));
+    SyncState sa(*a_);
+    for (int i = 0; i < 2; ++i) {
+      auto secret = sa.CreateInvite(sync::v1::COORDINATOR);
+      ASSERT_TRUE(secret) << secret.error().message;
+      secrets_.push_back(*secret);
+    }
+    case_id_ = a_->CreateCase("Lying server case", {})->id;
+    for (int i = 0; i < 3; ++i) {
+      auto r = a_->AddRecord(case_id_, R"({"kind":"detention","title":"record )" + std::to_string(i) + R"("})");
+      ASSERT_TRUE(r);
+      records_.push_back(r->record_id);
+    }
+    ASSERT_TRUE(a_->EditRecord(records_[0], R"({"kind":"detention","title":"record 0, edited"})"));
+  }
+  void TearDown() override {
+    a_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // A device that joins with invite `n` and is admitted by A (the admission is
+  // appended to A's history).
+  std::unique_ptr<Vault> Join(const std::string& name, int n) {
+    EXPECT_TRUE(Vault::CreateJoining(dir_ / name, Pass(), FastKdf(), a_->vault_id()));
+    auto v = std::move(*Vault::Open(dir_ / name, Pass()));
+    SyncState s(*v);
+    auto request = s.MakeJoinRequest(secrets_[n]);
+    EXPECT_TRUE(request);
+    auto admitted = SyncState(*a_).AdmitJoinRequests({*request});
+    EXPECT_TRUE(admitted && admitted->size() == 1u);
+    return v;
+  }
+
+  std::vector<ObjectEnvelope> History() {
+    auto log = SyncState(*a_).Unpushed(100000, 1u << 30);
+    EXPECT_TRUE(log);
+    return *log;
+  }
+
+  // Applying `page` to `v` fails naming `what`, and leaves `v` as it was.
+  void ExpectRefused(Vault& v, const sync::v1::PullResponse& page, const std::string& what) {
+    SyncState s(v);
+    const auto pulled_before = s.pulled_seq();
+    const auto records_before = v.ListRecords(std::nullopt)->size();
+    auto applied = s.ApplyPulled(page);
+    ASSERT_FALSE(applied) << "a lying server was believed (" << what << ")";
+    EXPECT_EQ(applied.error().code, ErrorCode::kTampered);
+    EXPECT_NE(applied.error().message.find(what), std::string::npos) << applied.error().message;
+    EXPECT_EQ(s.pulled_seq(), pulled_before);
+    EXPECT_EQ(v.ListRecords(std::nullopt)->size(), records_before);
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Vault> a_;
+  std::vector<crypto::Bytes> secrets_;
+  std::string case_id_;
+  std::vector<std::string> records_;
+};
+
+TEST_F(LyingServerTest, HonestHistoryArrivesWhole) {
+  auto b = Join("b", 0);
+  auto applied = SyncState(*b).ApplyPulled(Page(History()));
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_TRUE(applied->admitted_now);
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 3u);
+  auto shown = b->GetRecord(records_[0], true);
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->heads.at(0).data["title"], "record 0, edited");
+  EXPECT_EQ(shown->history.size(), 2u);
+  EXPECT_EQ(SyncState(*b).membership().members().size(), 2u);
+}
+
+TEST_F(LyingServerTest, DroppedObjectIsDetected) {
+  auto b = Join("b", 0);
+  auto log = History();
+  log.erase(log.begin() + 5);  // one of A's records
+  ExpectRefused(*b, Page(log), "dropped");
+}
+
+TEST_F(LyingServerTest, ReplayedObjectIsDetected) {
+  auto b = Join("b", 0);
+  auto log = History();
+  log.push_back(log[4]);
+  ExpectRefused(*b, Page(log), "replayed");
+}
+
+TEST_F(LyingServerTest, ReorderedObjectsAreDetected) {
+  auto b = Join("b", 0);
+  auto log = History();
+  std::swap(log[4], log[5]);
+  ExpectRefused(*b, Page(log), "dropped");
+}
+
+TEST_F(LyingServerTest, ServerSequenceGoingBackwardsIsDetected) {
+  auto b = Join("b", 0);
+  auto page = Page(History());
+  page.mutable_objects(3)->set_server_seq(2);
+  ExpectRefused(*b, page, "replayed or reordered");
+}
+
+TEST_F(LyingServerTest, EveryAlteredByteIsDetected) {
+  auto b = Join("b", 0);
+  const auto log = History();
+  const std::string original = log[5].SerializeAsString();
+  // Flip one byte at a spread of positions across the serialized envelope.
+  int refused = 0;
+  for (std::size_t pos = 0; pos < original.size(); pos += 7) {
+    std::string bytes = original;
+    bytes[pos] = static_cast<char>(bytes[pos] ^ 0x20);
+    ObjectEnvelope altered;
+    if (!altered.ParseFromString(bytes)) continue;  // would not even parse on the wire
+    auto tampered = log;
+    tampered[5] = altered;
+    auto applied = SyncState(*b).ApplyPulled(Page(tampered));
+    ASSERT_FALSE(applied) << "an altered byte at " << pos << " was accepted";
+    EXPECT_EQ(applied.error().code, ErrorCode::kTampered);
+    ++refused;
+  }
+  EXPECT_GT(refused, 20);
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 0u);
+  ASSERT_TRUE(SyncState(*b).ApplyPulled(Page(log)));  // the honest history still applies
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 3u);
+}
+
+TEST_F(LyingServerTest, RollbackIsDetected) {
+  auto b = Join("b", 0);
+  const auto log = History();
+  ASSERT_TRUE(SyncState(*b).ApplyPulled(Page(log)));
+  // The server "restores a backup": it now claims fewer objects than B has seen.
+  ExpectRefused(*b, Page({}, 1, log.size() - 3), "rolled back");
+}
+
+TEST_F(LyingServerTest, ClaimedButUnsentObjectsAreDetected) {
+  auto b = Join("b", 0);
+  ExpectRefused(*b, Page({}, 1, 5), "sends none");
+}
+
+TEST_F(LyingServerTest, WithheldHistoryIsCaughtWhenCheckpointsMeet) {
+  auto c = Join("c", 1);
+  auto b = Join("b", 0);
+  ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"written after both joined"})"));
+  ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"and another"})"));
+  const auto log = History();
+  // C is shown everything and checkpoints what it has seen.
+  ASSERT_TRUE(SyncState(*c).ApplyPulled(Page(log)));
+  ASSERT_TRUE(*SyncState(*c).WriteCheckpointIfNeeded());
+  auto checkpoint = SyncState(*c).Unpushed(10, 1u << 20);
+  ASSERT_TRUE(checkpoint && checkpoint->size() == 1u);
+  // B is shown a valid-looking prefix of A's history (the last two records withheld)
+  // followed by C's checkpoint: the checkpoint gives the server away.
+  auto shown_to_b = log;
+  shown_to_b.resize(log.size() - 2);
+  shown_to_b.push_back((*checkpoint)[0]);
+  ExpectRefused(*b, Page(shown_to_b), "withheld");
+  // The whole history with the checkpoint is consistent.
+  auto honest = log;
+  honest.push_back((*checkpoint)[0]);
+  auto applied = SyncState(*b).ApplyPulled(Page(honest));
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 5u);
+}
+
+TEST_F(LyingServerTest, ForkedHistoryIsCaughtWhenCheckpointsMeet) {
+  auto c = Join("c", 1);
+  auto b = Join("b", 0);
+  const auto common = History();
+  // A device restored from a copy: two "A"s with the same keys write different
+  // objects at the same place in A's chain; the server shows each office one of them.
+  a_.reset();
+  fs::copy(dir_ / "a", dir_ / "a-twin", fs::copy_options::recursive);
+  a_ = std::move(*Vault::Open(dir_ / "a", Pass()));
+  auto twin = std::move(*Vault::Open(dir_ / "a-twin", Pass()));
+  ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"version shown to office C"})"));
+  ASSERT_TRUE(twin->AddRecord(case_id_, R"({"kind":"trial","title":"version shown to office B"})"));
+  auto for_c = History();
+  auto for_b = *SyncState(*twin).Unpushed(100000, 1u << 30);
+  ASSERT_EQ(for_c.size(), for_b.size());
+  ASSERT_EQ(for_c.back().author_seq(), for_b.back().author_seq());
+
+  ASSERT_TRUE(SyncState(*c).ApplyPulled(Page(for_c)));
+  ASSERT_TRUE(*SyncState(*c).WriteCheckpointIfNeeded());
+  auto checkpoint = *SyncState(*c).Unpushed(10, 1u << 20);
+  for_b.push_back(checkpoint[0]);
+  ExpectRefused(*b, Page(for_b), "fork detected");
+}
+
+TEST_F(LyingServerTest, ObjectsFromNonMembersAreRefused) {
+  auto b = Join("b", 0);
+  // A device that was never admitted writes into the vault id: a forged history.
+  ASSERT_TRUE(Vault::CreateJoining(dir_ / "stranger", Pass(), FastKdf(), a_->vault_id()));
+  auto stranger = std::move(*Vault::Open(dir_ / "stranger", Pass()));
+  auto invite = SyncState(*stranger).CreateInvite(sync::v1::MONITOR);
+  EXPECT_FALSE(invite) << "a non-member could sign an invite locally";
+  auto log = History();
+  // Re-sign nothing: take A's INVITE and present it as the stranger's (author swap).
+  ObjectEnvelope forged = log[1];
+  forged.set_author(std::string(crypto::AsText(SyncState(*stranger).device().public_key())));
+  forged.set_author_seq(1);
+  forged.set_prev_hash("");
+  forged.set_signature(std::string(crypto::AsText(SyncState(*stranger).device().Sign(crypto::AsBytes("x")))));
+  log.push_back(forged);
+  ExpectRefused(*b, Page(log), "altered");
+}
+
+}  // namespace
+}  // namespace evault::vault
