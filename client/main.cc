@@ -168,10 +168,11 @@ int Run(int argc, char** argv) {
   // init
   auto* init = app.add_subcommand("init", "Create a new vault, or join one with --join (prints the new device id first)");
   add_kdf_flags(init);
-  std::string join_code, ca_file;
+  std::string join_code, ca_file, fingerprint;
   bool insecure = false;
   init->add_option("--join", join_code, "Join an existing vault with an invite code from `evault member invite`");
   init->add_option("--ca-file", ca_file, "CA certificate (PEM) that signed the server's certificate");
+  init->add_option("--server-fingerprint", fingerprint, "Or pin the server certificate's SHA-256 fingerprint");
   init->add_flag("--insecure", insecure, "Plaintext to a loopback server (tests only)");
   init->callback([&] {
     std::optional<InviteCode> invite;
@@ -181,8 +182,10 @@ int Run(int argc, char** argv) {
       config.server = invite->server;
       config.insecure = insecure;
       if (!ca_file.empty()) config.ca_pem = ReadInput(ca_file);
-      if (!insecure && config.ca_pem.empty()) {
-        throw CommandError{{ErrorCode::kInvalidArgument, "joining needs --ca-file FILE for the server's CA"}};
+      if (!fingerprint.empty()) config.server_fingerprint = Check(NormalizeFingerprint(fingerprint));
+      if (!insecure && config.ca_pem.empty() && config.server_fingerprint.empty()) {
+        throw CommandError{{ErrorCode::kInvalidArgument,
+                            "joining needs --ca-file FILE or --server-fingerprint SHA256 to verify the server"}};
       }
     }
     auto passphrase = Check(ReadNewPassphrase({g.passphrase_file, "EVAULT_PASSPHRASE", "New passphrase: "}));
@@ -370,6 +373,7 @@ int Run(int argc, char** argv) {
   std::optional<std::string> enroll_token;
   sync_cmd->add_option("--server", server_addr, "Server HOST:PORT");
   sync_cmd->add_option("--ca-file", ca_file, "CA certificate (PEM) that signed the server's certificate");
+  sync_cmd->add_option("--server-fingerprint", fingerprint, "Or pin the server certificate's SHA-256 fingerprint");
   sync_cmd->add_option("--enroll-token", enroll_token, "Create the vault on the server with the operator's token");
   sync_cmd->add_flag("--insecure", insecure, "Plaintext to a loopback server (tests only)");
   sync_cmd->callback([&] {
@@ -380,6 +384,7 @@ int Run(int argc, char** argv) {
     bool changed = false;
     if (!server_addr.empty()) { config.server = server_addr; changed = true; }
     if (!ca_file.empty()) { config.ca_pem = ReadInput(ca_file); changed = true; }
+    if (!fingerprint.empty()) { config.server_fingerprint = Check(NormalizeFingerprint(fingerprint)); changed = true; }
     if (insecure && !config.insecure) { config.insecure = true; changed = true; }
     if (config.server.empty()) {
       throw CommandError{{ErrorCode::kInvalidArgument, "no server known for this vault: pass --server HOST:PORT"}};

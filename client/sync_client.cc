@@ -5,8 +5,13 @@
 
 #include <fmt/core.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "crypto/bytes.h"
+#include "crypto/digest.h"
 #include "evault_sync.grpc.pb.h"
 #include "vault/membership.h"
 
@@ -35,17 +40,84 @@ ErrorCode CodeFor(const grpc::Status& s) {
   }
 }
 
+const char* Describe(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE: return "cannot reach the server, or its certificate did not verify";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "the server did not answer in time";
+    case grpc::StatusCode::UNAUTHENTICATED: return "the server refused this device's authentication";
+    case grpc::StatusCode::PERMISSION_DENIED: return "the server refused";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "the server's quota or rate limit was reached";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "the server rejected the request";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "the server's state does not allow this";
+    case grpc::StatusCode::NOT_FOUND: return "the server does not have it";
+    case grpc::StatusCode::ALREADY_EXISTS: return "the server already has it";
+    default: return "the server failed";
+  }
+}
+
 Status FromGrpc(const grpc::Status& s, std::string_view doing) {
   if (s.ok()) return Ok();
-  return Fail(CodeFor(s), fmt::format("{}: the server answered {} ({})", doing, static_cast<int>(s.error_code()),
-                                      s.error_message().substr(0, 200)));
+  return Fail(CodeFor(s), fmt::format("{}: {} ({})", doing, Describe(s.error_code()), s.error_message().substr(0, 200)));
 }
 
 bool Retryable(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
+// Accepts a server whose leaf certificate has exactly the pinned SHA-256 fingerprint,
+// for organisations that cannot run a CA. Chain and host name are then not checked:
+// the pin is the whole trust decision.
+class PinnedCertificateVerifier : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit PinnedCertificateVerifier(std::string fingerprint_hex) : pin_(std::move(fingerprint_hex)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request, std::function<void(grpc::Status)>,
+              grpc::Status* sync_status) override {
+    const auto pem = request->peer_cert();
+    auto fingerprint = CertificateFingerprint(std::string_view(pem.data(), pem.size()));
+    if (fingerprint && *fingerprint == pin_) {
+      *sync_status = grpc::Status::OK;
+    } else {
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                  "the server certificate does not match the pinned fingerprint");
+    }
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  std::string pin_;
+};
+
 }  // namespace
+
+Result<std::string> CertificateFingerprint(std::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (cert == nullptr) return Fail(ErrorCode::kInvalidArgument, "not a PEM certificate");
+  unsigned char* der = nullptr;
+  const int length = i2d_X509(cert, &der);
+  X509_free(cert);
+  if (length <= 0) return Fail(ErrorCode::kInvalidArgument, "not a PEM certificate");
+  const Bytes digest = crypto::Digest::Sha256(crypto::ByteView(der, static_cast<std::size_t>(length)));
+  OPENSSL_free(der);
+  return crypto::ToHex(digest);
+}
+
+Result<std::string> NormalizeFingerprint(std::string_view text) {
+  std::string hex;
+  for (char c : text) {
+    if (c == ':' || c == ' ') continue;
+    hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (hex.starts_with("sha256fingerprint=")) hex = hex.substr(18);
+  auto bytes = crypto::FromHex(hex);
+  if (!bytes || bytes->size() != 32) {
+    return Fail(ErrorCode::kInvalidArgument, "the fingerprint must be a SHA-256 in hex (64 digits, colons allowed)");
+  }
+  return hex;
+}
 
 bool IsLoopbackTarget(std::string_view target) {
   std::string host(target);
@@ -66,9 +138,17 @@ class SyncConnection {
         return Fail(ErrorCode::kInvalidArgument, "--insecure is only allowed for a loopback server (tests)");
       }
       credentials = grpc::InsecureChannelCredentials();
+    } else if (!config.server_fingerprint.empty()) {
+      grpc::experimental::TlsChannelCredentialsOptions options;
+      options.set_verify_server_certs(false);  // the pin below is the whole decision
+      options.set_check_call_host(false);
+      options.set_certificate_verifier(
+          grpc::experimental::ExternalCertificateVerifier::Create<PinnedCertificateVerifier>(config.server_fingerprint));
+      credentials = grpc::experimental::TlsCredentials(options);
     } else {
       if (config.ca_pem.empty()) {
-        return Fail(ErrorCode::kInvalidArgument, "no CA certificate for the server: pass --ca-file FILE");
+        return Fail(ErrorCode::kInvalidArgument,
+                    "no way to verify the server: pass --ca-file FILE or --server-fingerprint SHA256");
       }
       grpc::SslCredentialsOptions options;
       options.pem_root_certs = config.ca_pem;

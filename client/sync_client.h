@@ -2,7 +2,8 @@
 // then the objects that name them), then pull and verify, then fetch attachment chunks,
 // then admit devices whose join requests check out, then checkpoint.
 //
-// The connection is TLS, verified against the configured CA; plaintext only with
+// The connection is TLS, verified against the configured CA or a pinned certificate
+// fingerprint; plaintext only with
 // `insecure` and only to a loopback address (for tests). Calls have deadlines; calls
 // that fail with UNAVAILABLE are retried with exponential backoff, which is safe
 // because every call is idempotent (objects and chunks are content-bound).
@@ -53,6 +54,12 @@ struct InviteCode {
   std::string server;
 };
 Result<InviteCode> ParseInviteCode(std::string_view code);
+
+// SHA-256 (hex) of a PEM certificate's DER encoding: what `openssl x509 -noout
+// -fingerprint -sha256` prints, without colons.
+Result<std::string> CertificateFingerprint(std::string_view pem);
+// Accepts "AB:CD:..." (openssl's form), plain hex, either case.
+Result<std::string> NormalizeFingerprint(std::string_view text);
 
 // True for 127.0.0.0/8, localhost and [::1] targets.
 bool IsLoopbackTarget(std::string_view host_port);

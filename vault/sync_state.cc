@@ -58,6 +58,8 @@ Result<std::optional<SyncState::Config>> SyncState::LoadConfig() {
   c.server = *server;
   EVAULT_ASSIGN_OR_RETURN(auto ca, impl_.catalog->Get(0, "config/ca"));
   if (ca) c.ca_pem = *ca;
+  EVAULT_ASSIGN_OR_RETURN(auto fingerprint, impl_.catalog->Get(0, "config/fingerprint"));
+  if (fingerprint) c.server_fingerprint = *fingerprint;
   EVAULT_ASSIGN_OR_RETURN(auto insecure, impl_.catalog->Get(0, "config/insecure"));
   c.insecure = insecure && *insecure == "1";
   return std::optional<Config>(std::move(c));
@@ -67,6 +69,7 @@ Status SyncState::SaveConfig(const Config& c) {
   Vault::Impl::Txn t = impl_.Begin();
   impl_.catalog->Put(0, "config/server", c.server);
   impl_.catalog->Put(0, "config/ca", c.ca_pem);
+  impl_.catalog->Put(0, "config/fingerprint", c.server_fingerprint);
   impl_.catalog->Put(0, "config/insecure", c.insecure ? "1" : "0");
   return impl_.Commit(t);
 }

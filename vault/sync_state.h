@@ -32,6 +32,7 @@ class SyncState {
   struct Config {
     std::string server;   // host:port
     std::string ca_pem;   // the CA that signed the server's certificate
+    std::string server_fingerprint;  // or: SHA-256 of the server certificate (hex), pinned
     bool insecure = false;  // plaintext on loopback, for tests only
   };
   Result<std::optional<Config>> LoadConfig();

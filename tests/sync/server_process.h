@@ -27,6 +27,7 @@ class ServerProcess {
   std::string address() const { return "localhost:" + std::to_string(port_); }
   const fs::path& data_dir() const { return data_; }
   const fs::path& ca_file() const { return ca_; }
+  const fs::path& cert_file() const { return cert_; }
   const std::string& enroll_token() const { return token_; }
   std::string log() const;
 

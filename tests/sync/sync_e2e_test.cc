@@ -278,6 +278,32 @@ TEST_F(SyncTest, ServerKilledMidUploadLosesNothingAcknowledged) {
   EXPECT_NE(listed.out.find(cli_test::Sha256Hex(cli_test::ReadFile(original))), std::string::npos) << listed.out;
 }
 
+TEST_F(SyncTest, ServerIsVerifiedByItsCaOrAPinnedFingerprint) {
+  ASSERT_EQ(a_.Ev({"init", "--kdf-ops", "2", "--kdf-memory-mib", "64"}).exit_code, 0);
+  // A server certificate from another CA is refused.
+  const fs::path other = dir_ / "other-ca";
+  ASSERT_EQ(cli_test::RunProgram("/bin/bash", {std::string(EVAULT_SOURCE_DIR) + "/deploy/make-certs.sh", other.string()})
+                .exit_code,
+            0);
+  auto wrong_ca = a_.Ev({"sync", "--server", server_->address(), "--ca-file", (other / "ca.pem").string(),
+                         "--enroll-token", server_->enroll_token()});
+  EXPECT_NE(wrong_ca.exit_code, 0) << wrong_ca.Describe();
+  // A wrong pin is refused.
+  auto wrong_pin = a_.Ev({"sync", "--server", server_->address(), "--server-fingerprint", std::string(64, 'a'),
+                          "--enroll-token", server_->enroll_token()});
+  EXPECT_NE(wrong_pin.exit_code, 0) << wrong_pin.Describe();
+  // The right pin, in openssl's own notation, is accepted (no CA needed).
+  auto printed = cli_test::RunProgram("/usr/bin/openssl", {"x509", "-in", server_->cert_file().string(), "-noout",
+                                                           "-fingerprint", "-sha256"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.Describe();
+  const std::string pin = printed.out.substr(printed.out.find('=') + 1, 95);
+  auto pinned = a_.Ev({"sync", "--server", server_->address(), "--server-fingerprint", pin, "--enroll-token",
+                       server_->enroll_token()});
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.Describe();
+  auto again = a_.Ev({"sync"});  // the pin is remembered
+  EXPECT_EQ(again.exit_code, 0) << again.Describe();
+}
+
 TEST_F(SyncTest, SyncWithNothingNewChangesNothing) {
   ASSERT_NO_FATAL_FAILURE(EnrollBoth());
   AddRecord(a_, NewCase(a_, "quiet"), {{"kind", "note"}, {"title", "one"}});
