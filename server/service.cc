@@ -32,25 +32,9 @@ grpc::Status Refuse(StatusCode code, const char* message) { return grpc::Status(
 
 ByteView View(const std::string& s) { return AsBytes(s); }
 
+// The signed messages are defined once, in vault/membership.h, for client and server.
 crypto::Bytes AuthMessage(const sv::AuthenticateRequest& r) {
-  crypto::Bytes m;
-  crypto::AppendField(m, AsBytes("evault-auth-v1"));
-  crypto::AppendField(m, View(r.nonce()));
-  crypto::AppendField(m, View(r.vault_id()));
-  crypto::AppendField(m, View(r.device_key()));
-  crypto::AppendField(m, View(r.purpose()));
-  return m;
-}
-
-crypto::Bytes JoinMessage(const sv::JoinRequest& r) {
-  crypto::Bytes m;
-  crypto::AppendField(m, AsBytes("evault-join-v1"));
-  crypto::AppendField(m, View(r.vault_id()));
-  crypto::AppendField(m, View(r.invite_id()));
-  crypto::AppendField(m, View(r.device().signing_key()));
-  crypto::AppendField(m, View(r.device().box_key()));
-  crypto::AppendField(m, View(r.proof()));
-  return m;
+  return vault::AuthSigningMessage(View(r.nonce()), View(r.vault_id()), View(r.device_key()), r.purpose());
 }
 
 bool IsVaultId(const std::string& s) { return s.size() == kIdBytes; }
@@ -273,7 +257,7 @@ grpc::Status VaultSyncService::Join(ServerContext*, const sv::JoinRequest* reque
     return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "a field has the wrong size"));
   }
   if (!Allowed(device.signing_key())) return log.Done(Refuse(StatusCode::RESOURCE_EXHAUSTED, "rate limit exceeded"));
-  if (!crypto::VerifySignature(View(device.signing_key()), JoinMessage(*request), View(request->device_signature()))) {
+  if (!crypto::VerifySignature(View(device.signing_key()), vault::JoinSigningMessage(*request), View(request->device_signature()))) {
     return log.Done(Refuse(StatusCode::UNAUTHENTICATED, "device signature is invalid"));
   }
   auto state = LoadVault(request->vault_id());

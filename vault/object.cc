@@ -62,11 +62,9 @@ ObjectCodec::ObjectCodec(Bytes vault_id, const crypto::SigningKeyPair* author,
                          const crypto::SymmetricKey* read_key)
     : vault_id_(std::move(vault_id)), author_(author), read_key_(read_key) {}
 
-format::v1::ObjectEnvelope ObjectCodec::Seal(const Bytes& object_id, const ObjectIdentity& identity,
-                                             ByteView body, std::uint64_t seq,
-                                             const Bytes& prev_hash,
-                                             const crypto::SymmetricKey& content_key) const {
-  if (read_key_ == nullptr) std::abort();  // callers check that the device holds the read key
+// The routing fields every envelope of this author carries, in the clear.
+format::v1::ObjectEnvelope ObjectCodec::ChainedEnvelope(const Bytes& object_id, std::uint64_t seq,
+                                                        const Bytes& prev_hash) const {
   format::v1::ObjectEnvelope e;
   e.set_format_version(kFormatVersion);
   e.set_vault_id(ToString(vault_id_));
@@ -74,6 +72,15 @@ format::v1::ObjectEnvelope ObjectCodec::Seal(const Bytes& object_id, const Objec
   e.set_author(ToString(author_->public_key()));
   e.set_author_seq(seq);
   e.set_prev_hash(ToString(prev_hash));
+  return e;
+}
+
+format::v1::ObjectEnvelope ObjectCodec::Seal(const Bytes& object_id, const ObjectIdentity& identity,
+                                             ByteView body, std::uint64_t seq,
+                                             const Bytes& prev_hash,
+                                             const crypto::SymmetricKey& content_key) const {
+  if (read_key_ == nullptr) std::abort();  // callers check that the device holds the read key
+  format::v1::ObjectEnvelope e = ChainedEnvelope(object_id, seq, prev_hash);
 
   crypto::SecretBytes header(kSealedHeaderPlainBytes);
   std::memcpy(header.data(), content_key.data(), crypto::SymmetricKey::kBytes);
@@ -138,13 +145,7 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e,
 
 format::v1::ObjectEnvelope ObjectCodec::SealPublic(const Bytes& object_id, ByteView public_body,
                                                    std::uint64_t seq, const Bytes& prev_hash) const {
-  format::v1::ObjectEnvelope e;
-  e.set_format_version(kFormatVersion);
-  e.set_vault_id(ToString(vault_id_));
-  e.set_object_id(ToString(object_id));
-  e.set_author(ToString(author_->public_key()));
-  e.set_author_seq(seq);
-  e.set_prev_hash(ToString(prev_hash));
+  format::v1::ObjectEnvelope e = ChainedEnvelope(object_id, seq, prev_hash);
   e.set_public_body(std::string(crypto::AsText(public_body)));
   e.set_signature(ToString(author_->Sign(SigningMessage(e))));
   return e;

@@ -72,6 +72,9 @@ class ObjectCodec {
   static bool VerifySignature(const format::v1::ObjectEnvelope& envelope);
 
  private:
+  format::v1::ObjectEnvelope ChainedEnvelope(const crypto::Bytes& object_id, std::uint64_t seq,
+                                             const crypto::Bytes& prev_hash) const;
+
   crypto::Bytes vault_id_;
   const crypto::SigningKeyPair* author_;
   const crypto::SymmetricKey* read_key_;
