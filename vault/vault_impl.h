@@ -11,6 +11,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <utility>
 #include <fmt/core.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -292,18 +293,44 @@ struct Vault::Impl {
 
   // --- transactions ----------------------------------------------------------------
 
+  // One atomic change. Index entries and membership operations staged while a Txn is
+  // open are dropped if it ends without a successful Commit (an early error return),
+  // so they can never leak into a later transaction.
   struct Txn {
     rocksdb::WriteBatch batch;
     std::uint64_t seq = 0;
     Bytes head;
     std::uint32_t ordinal = 0;  // orders several entries written by one transaction
+    Impl* owner = nullptr;
+    bool finished = false;
+
+    Txn() = default;
+    Txn(const Txn&) = delete;
+    Txn& operator=(const Txn&) = delete;
+    Txn(Txn&& other) noexcept
+        : batch(std::move(other.batch)),
+          seq(other.seq),
+          head(std::move(other.head)),
+          ordinal(other.ordinal),
+          owner(std::exchange(other.owner, nullptr)),
+          finished(other.finished) {}
+    ~Txn() {
+      if (owner != nullptr && !finished) owner->AbandonStaged();
+    }
   };
 
-  Txn Begin() const {
+  Txn Begin() {
     Txn t;
     t.seq = state.author_seq();
     t.head.assign(state.author_head().begin(), state.author_head().end());
+    t.owner = this;
     return t;
+  }
+
+  void AbandonStaged() {
+    catalog->Abandon();
+    search->Abandon();
+    membership_staged.reset();
   }
 
   // Records one of this device's new objects: stored, chained, and queued for push.
@@ -327,7 +354,7 @@ struct Vault::Impl {
   Result<Bytes> PutMembershipOp(Txn& t, const sync::v1::MembershipOp& op) {
     Bytes object_id = crypto::RandomBytes(kIdBytes);
     auto envelope = codec->SealPublic(object_id, AsBytes(op.SerializeAsString()), t.seq + 1, t.head);
-    Membership next = membership;
+    Membership next = membership_staged ? *membership_staged : membership;  // several ops per transaction
     EVAULT_TRY(next.Apply(envelope));
     membership_staged = std::move(next);
     catalog->Put(0, fmt::format("mem/{}", OrderKey(t)), Hex(object_id));
@@ -361,6 +388,7 @@ struct Vault::Impl {
   }
 
   Status Commit(Txn& t) {
+    t.finished = true;  // from here Commit itself abandons on failure
     const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
     format::v1::VaultRoot next = state;
     auto catalog_root = catalog->Stage(t.batch);

@@ -112,8 +112,19 @@ TEST_F(LyingServerTest, HonestHistoryArrivesWhole) {
 TEST_F(LyingServerTest, DroppedObjectIsDetected) {
   auto b = Join("b", 0);
   auto log = History();
+  const auto honest = log;
   log.erase(log.begin() + 5);  // one of A's records
   ExpectRefused(*b, Page(log), "dropped");
+  // Nothing of the refused page lingers: a later transaction in the same process
+  // commits only its own change, and the vault reopens cleanly.
+  ASSERT_TRUE(SyncState(*b).SaveConfig({"localhost:1", "", "", true}));
+  b.reset();
+  b = std::move(*Vault::Open(dir_ / "b", Pass()));
+  EXPECT_EQ(SyncState(*b).membership().members().size(), 0u);
+  EXPECT_EQ(SyncState(*b).pulled_seq(), 0u);
+  auto applied = SyncState(*b).ApplyPulled(Page(honest));
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 3u);
 }
 
 TEST_F(LyingServerTest, ReplayedObjectIsDetected) {
