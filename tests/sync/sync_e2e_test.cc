@@ -313,6 +313,16 @@ TEST_F(SyncTest, SyncWithNothingNewChangesNothing) {
   auto quiet = a_.Ev({"sync"});
   ASSERT_EQ(quiet.exit_code, 0) << quiet.Describe();
   EXPECT_NE(quiet.out.find("pushed 0 objects (0 chunks"), std::string::npos) << quiet.out;
+  // Checkpoints are not news: once both have seen everything, neither keeps answering
+  // the other's checkpoint with one of its own.
+  ASSERT_EQ(b_.Ev({"sync"}).exit_code, 0);
+  for (int round = 0; round < 2; ++round) {
+    for (const Device* d : {&a_, &b_}) {
+      auto settled = d->Ev({"sync"});
+      ASSERT_EQ(settled.exit_code, 0) << settled.Describe();
+      EXPECT_NE(settled.out.find("pulled 0 objects"), std::string::npos) << "round " << round << ": " << settled.out;
+    }
+  }
   auto status = a_.Ev({"status", "--json"});
   ASSERT_EQ(status.exit_code, 0);
   EXPECT_EQ(json::parse(status.out)["unsynced_objects"], 0);
