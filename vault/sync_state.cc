@@ -137,6 +137,12 @@ Result<std::vector<SyncState::Transfer>> TransfersUnder(Vault::Impl& impl, std::
 
 }  // namespace
 
+struct SyncState::DownloadCache {
+  std::string attachment_id;
+  ManifestKeys keys;
+  SecretBytes scratch{crypto::MaxSealedChunkSize()};
+};
+
 Result<std::vector<SyncState::Transfer>> SyncState::PendingUploads() { return TransfersUnder(impl_, "upload/"); }
 Result<std::vector<SyncState::Transfer>> SyncState::PendingDownloads() { return TransfersUnder(impl_, "down/"); }
 
@@ -164,12 +170,15 @@ Result<bool> SyncState::HasChunk(ByteView chunk_id) {
 
 Status SyncState::StoreChunk(std::string_view attachment_id, std::uint64_t index, std::uint64_t chunk_count,
                              ByteView sealed) {
-  EVAULT_ASSIGN_OR_RETURN(auto manifest_id, impl_.catalog->Get(0, fmt::format("down/{}", attachment_id)));
-  if (!manifest_id) return Fail(ErrorCode::kNotFound, "no download pending for this attachment");
-  EVAULT_ASSIGN_OR_RETURN(ManifestKeys mk, KeysOfManifest(impl_, attachment_id, *manifest_id));
+  if (!download_ || download_->attachment_id != attachment_id) {  // once per attachment, not per chunk
+    EVAULT_ASSIGN_OR_RETURN(auto manifest_id, impl_.catalog->Get(0, fmt::format("down/{}", attachment_id)));
+    if (!manifest_id) return Fail(ErrorCode::kNotFound, "no download pending for this attachment");
+    EVAULT_ASSIGN_OR_RETURN(ManifestKeys keys, KeysOfManifest(impl_, attachment_id, *manifest_id));
+    download_ = std::make_shared<DownloadCache>(DownloadCache{std::string(attachment_id), std::move(keys)});
+  }
+  const ManifestKeys& mk = download_->keys;
   if (chunk_count != mk.chunks || index >= mk.chunks) return Fail(ErrorCode::kInternal, "chunk index out of range");
-  SecretBytes scratch(crypto::MaxSealedChunkSize());
-  auto opened = mk.keys.cipher.OpenChunk(index, index + 1 == mk.chunks, sealed, scratch.span());
+  auto opened = mk.keys.cipher.OpenChunk(index, index + 1 == mk.chunks, sealed, download_->scratch.span());
   if (!opened) {
     return Fail(ErrorCode::kTampered,
                 fmt::format("the server sent an altered chunk {} of attachment {}", index, attachment_id));

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,7 +100,9 @@ class SyncState {
   Result<Summary> Pending();
 
  private:
+  struct DownloadCache;  // the keys of the attachment being downloaded, and a buffer
   Vault::Impl& impl_;
+  std::shared_ptr<DownloadCache> download_;
 };
 
 // Device ids are the first 16 bytes of BLAKE2b-256 of the signing key, in hex.
