@@ -189,8 +189,17 @@ TEST(AttachmentLargeTest, TwoHundredMiBRoundTripInBoundedMemory) {
   EXPECT_STREQ(report.manifest_sha256, report.file_sha256);
   EXPECT_STREQ(report.read_sha256, report.file_sha256);
   EXPECT_GT(report.peak_rss_kib, 0u);
-  EXPECT_LT(report.peak_rss_kib, kMemoryLimitKiB) << "peak RSS " << report.peak_rss_kib / 1024 << " MiB";
-  if (report.peak_rss_data_kib > 0) {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's quarantine keeps freed memory mapped: the bound is measured in the
+  // normal build; here only the round trip is checked.
+  const bool measure_memory = false;
+#else
+  const bool measure_memory = true;
+#endif
+  if (measure_memory) {
+    EXPECT_LT(report.peak_rss_kib, kMemoryLimitKiB) << "peak RSS " << report.peak_rss_kib / 1024 << " MiB";
+  }
+  if (measure_memory && report.peak_rss_data_kib > 0) {
     EXPECT_LT(report.peak_rss_data_kib, kMemoryLimitKiB)
         << "peak RSS while adding and reading: " << report.peak_rss_data_kib / 1024 << " MiB";
   }
