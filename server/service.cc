@@ -431,17 +431,25 @@ grpc::Status VaultSyncService::Pull(ServerContext* context, const sv::PullReques
 
 // --- attachment chunks ----------------------------------------------------------------
 
+namespace {
+// A list of chunk ids a client may ask about in one call: bounded, each 16 bytes.
+grpc::Status CheckChunkIds(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  if (ids.size() > static_cast<int>(kMaxChunkIdsPerCall)) {
+    return Refuse(StatusCode::INVALID_ARGUMENT, "too many chunk ids in one call");
+  }
+  for (const auto& id : ids) {
+    if (id.size() != kChunkIdBytes) return Refuse(StatusCode::INVALID_ARGUMENT, "chunk id must be 16 bytes");
+  }
+  return grpc::Status::OK;
+}
+}  // namespace
+
 grpc::Status VaultSyncService::MissingChunks(ServerContext* context, const sv::MissingChunksRequest* request,
                                              sv::MissingChunksResponse* response) {
   RpcLog log(logger_, "MissingChunks");
   auto caller = Authorise(context, Need::kMember, log);
   if (!caller) return log.Done(caller.error());
-  if (request->chunk_ids_size() > static_cast<int>(kMaxChunkIdsPerCall)) {
-    return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "too many chunk ids in one call"));
-  }
-  for (const auto& id : request->chunk_ids()) {
-    if (id.size() != kChunkIdBytes) return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "chunk id must be 16 bytes"));
-  }
+  if (auto checked = CheckChunkIds(request->chunk_ids()); !checked.ok()) return log.Done(checked);
   for (const auto& id : request->chunk_ids()) {
     auto has = store_.HasChunk(View(caller->session.vault_id), View(id));
     if (!has) return log.Done(Internal(has.error()));
@@ -504,12 +512,7 @@ grpc::Status VaultSyncService::GetChunks(ServerContext* context, const sv::GetCh
   RpcLog log(logger_, "GetChunks");
   auto caller = Authorise(context, Need::kMember, log);
   if (!caller) return log.Done(caller.error());
-  if (request->chunk_ids_size() > static_cast<int>(kMaxChunkIdsPerCall)) {
-    return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "too many chunk ids in one call"));
-  }
-  for (const auto& id : request->chunk_ids()) {
-    if (id.size() != kChunkIdBytes) return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "chunk id must be 16 bytes"));
-  }
+  if (auto checked = CheckChunkIds(request->chunk_ids()); !checked.ok()) return log.Done(checked);
   // Streams the chunks in the order asked, stopping at the first missing one.
   for (const auto& id : request->chunk_ids()) {
     if (context->IsCancelled()) return log.Done(Refuse(StatusCode::CANCELLED, "the download was cancelled"));
