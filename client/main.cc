@@ -67,6 +67,7 @@ int ExitCodeFor(ErrorCode code) {
     case ErrorCode::kWrongPassphrase: return 3;
     case ErrorCode::kTampered:
     case ErrorCode::kCorrupt: return 4;
+    case ErrorCode::kPermissionDenied: return 5;
     default: return 1;
   }
 }
@@ -108,6 +109,26 @@ std::string ReadInput(const std::string& path) {
 }
 
 void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+// Membership changes matter only once the server has them: sync now if a server is known.
+void SyncIfConfigured(vault::Vault& v, vault::SyncState& state) {
+  auto config = Check(state.LoadConfig());
+  if (!config) {
+    fmt::print("no server known yet: the change reaches the server at the first `evault sync`\n");
+    return;
+  }
+  auto synced = RunSync(v, *config, std::nullopt, {});
+  if (!synced) {
+    fmt::print(stderr, "the change is stored on this device but not yet on the server; run `evault sync`\n");
+    Check(std::move(synced));
+  }
+  fmt::print("synced with {}\n", config->server);
+}
+
+void PrintPurged(const vault::SyncState::Purged& p) {
+  fmt::print("purged {} synced objects ({} cases, {} record revisions, {} attachments) from this device\n",
+             p.objects, p.cases, p.revisions, p.attachments);
+}
 
 // A progress bar on stderr, only when it is a terminal, at most ten updates a second.
 class ProgressBar {
@@ -220,7 +241,7 @@ int Run(int argc, char** argv) {
   });
 
   // case
-  auto* case_cmd = app.add_subcommand("case", "Cases: new, list");
+  auto* case_cmd = app.add_subcommand("case", "Cases: new, list, grant");
   case_cmd->require_subcommand(1);
   std::string case_title;
   std::vector<std::string> case_tags;
@@ -243,6 +264,18 @@ int Run(int argc, char** argv) {
       return PrintJson(out);
     }
     for (const auto& c : cases) fmt::print("{}\n", CaseLine(c));
+  });
+  auto* case_grant = case_cmd->add_subcommand("grant", "Give a legal device one case (its keys sealed to that device)");
+  std::string grant_case, grant_device;
+  case_grant->add_option("CASE", grant_case, "Case id")->required();
+  case_grant->add_option("--to", grant_device, "The legal device's id (from `evault member list`)")->required();
+  case_grant->callback([&] {
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    const std::size_t keys = Check(state.GrantCase(grant_case, grant_device));
+    fmt::print("granted case {} to {} ({} keys); it takes effect when this device next syncs\n", grant_case,
+               grant_device, keys);
+    SyncIfConfigured(*v, state);
   });
 
   // record
@@ -406,6 +439,8 @@ int Run(int argc, char** argv) {
                static_cast<double>(report.uploaded_bytes) / (1 << 20), report.pulled_objects,
                report.downloaded_chunks, static_cast<double>(report.downloaded_bytes) / (1 << 20),
                report.server_head, report.admitted_now ? "; this device is now a member" : "");
+    if (report.shared_keys > 0) fmt::print("shared {} keys with members that lacked them\n", report.shared_keys);
+    if (Check(state.AutoPurge())) PrintPurged(Check(state.PurgeSynced()));
   });
 
   // status
@@ -432,7 +467,7 @@ int Run(int argc, char** argv) {
   });
 
   // member
-  auto* member = app.add_subcommand("member", "Devices of this vault: invite, list");
+  auto* member = app.add_subcommand("member", "Devices of this vault: invite, list, revoke");
   member->require_subcommand(1);
   auto* member_invite = member->add_subcommand("invite", "Invite a device (prints a one-line invite code)");
   std::string role_name;
@@ -452,6 +487,17 @@ int Run(int argc, char** argv) {
     Check(RunSync(*v, *config, std::nullopt, {}));  // the server must know the invite
     fmt::print("{}\n", FormatInviteCode(v->vault_id(), secret, config->server));
   });
+  auto* member_revoke = member->add_subcommand("revoke", "Revoke a lost or seized device (owner only)");
+  std::string revoke_device;
+  member_revoke->add_option("DEVICE", revoke_device, "The device's id (from `evault member list`)")->required();
+  member_revoke->callback([&] {
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    auto revoked = Check(state.RevokeMember(revoke_device));
+    fmt::print("revoked {}: key epoch {} began, its keys sealed to {} remaining devices\n", revoked.device_id,
+               revoked.epoch, revoked.rekeyed);
+    SyncIfConfigured(*v, state);
+  });
   auto* member_list = member->add_subcommand("list", "Devices with role and fingerprint");
   add_json(member_list);
   member_list->callback([&] {
@@ -470,6 +516,28 @@ int Run(int argc, char** argv) {
       }
     }
     if (as_json) PrintJson(out);
+  });
+
+  // purge
+  auto* purge = app.add_subcommand("purge", "Monitors: delete from this device what the server has acknowledged");
+  bool purge_synced = false;
+  std::optional<std::string> purge_auto;
+  purge->add_flag("--synced", purge_synced, "Delete every object and attachment the server has acknowledged");
+  purge->add_option("--auto", purge_auto, "on: purge after every sync; off: stop")->check(CLI::IsMember({"on", "off"}));
+  purge->callback([&] {
+    if (!purge_synced && !purge_auto) {
+      throw CommandError{{ErrorCode::kInvalidArgument, "say what to purge: --synced, or --auto on|off"}};
+    }
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    if (purge_auto) {
+      if (*purge_auto == "on" && state.membership().RoleOf(state.device().public_key()) != sync::v1::MONITOR) {
+        throw CommandError{{ErrorCode::kPermissionDenied, "only a monitor purges after sync"}};
+      }
+      Check(state.SetAutoPurge(*purge_auto == "on"));
+      fmt::print("automatic purge after each sync: {}\n", *purge_auto);
+    }
+    if (purge_synced) PrintPurged(Check(state.PurgeSynced()));
   });
 
   // search

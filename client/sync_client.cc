@@ -381,8 +381,10 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
     std::vector<pb::JoinRequest> requests(joins.requests().begin(), joins.requests().end());
     EVAULT_ASSIGN_OR_RETURN(report.admitted, state.AdmitJoinRequests(requests));
   }
+  // Keys members lack (a new epoch after a revocation, new keys of granted cases).
+  EVAULT_ASSIGN_OR_RETURN(report.shared_keys, state.ShareMissingKeys());
   EVAULT_ASSIGN_OR_RETURN(bool checkpointed, state.WriteCheckpointIfNeeded());
-  if (checkpointed || !report.admitted.empty()) {
+  if (checkpointed || !report.admitted.empty() || report.shared_keys > 0) {
     const auto before = report.pushed_objects;
     EVAULT_TRY(PushObjects(*conn, state, report));
     report.pushed_objects = before;  // bookkeeping objects are not the user's

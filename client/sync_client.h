@@ -1,6 +1,7 @@
 // Sync over gRPC: drives vault::SyncState against an evault-server. Push first (chunks,
 // then the objects that name them), then pull and verify, then fetch attachment chunks,
-// then admit devices whose join requests check out, then checkpoint.
+// then admit devices whose join requests check out, share keys members lack, then
+// checkpoint.
 //
 // The connection is TLS, verified against the configured CA or a pinned certificate
 // fingerprint; plaintext only with
@@ -30,6 +31,7 @@ struct SyncReport {
   std::uint64_t downloaded_bytes = 0;
   std::uint64_t server_head = 0;
   std::vector<vault::SyncState::Admitted> admitted;
+  std::size_t shared_keys = 0;  // keys sealed to members that lacked them
   bool created_vault = false;
   bool admitted_now = false;
   bool awaiting_admission = false;

@@ -57,6 +57,15 @@ Result<BoxKeyPair> BoxKeyPair::FromSecretKey(SecretBytes secret_key) {
   return BoxKeyPair(std::move(pk), std::move(secret_key));
 }
 
+Result<BoxKeyPair> BoxKeyPair::FromSeed(const SecretBytes& seed) {
+  EnsureSodium();
+  if (seed.size() != crypto_box_SEEDBYTES) return Fail(ErrorCode::kCorrupt, "box key seed has the wrong length");
+  Bytes pk(crypto_box_PUBLICKEYBYTES);
+  SecretBytes sk(crypto_box_SECRETKEYBYTES);
+  crypto_box_seed_keypair(pk.data(), sk.data(), seed.data());
+  return BoxKeyPair(std::move(pk), std::move(sk));
+}
+
 Result<SecretBytes> BoxKeyPair::OpenSealed(ByteView sealed) const {
   if (sealed.size() < crypto_box_SEALBYTES) {
     return Fail(ErrorCode::kTampered, "sealed box is truncated");

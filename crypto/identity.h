@@ -34,6 +34,8 @@ class BoxKeyPair {
  public:
   static BoxKeyPair Generate();
   static Result<BoxKeyPair> FromSecretKey(SecretBytes secret_key);  // 32 bytes
+  // Deterministic (crypto_box_seed_keypair): whoever holds the 32-byte seed holds the pair.
+  static Result<BoxKeyPair> FromSeed(const SecretBytes& seed);
 
   const Bytes& public_key() const { return public_key_; }
   const SecretBytes& secret_key() const { return secret_key_; }

@@ -29,6 +29,9 @@ PurposeSpec SpecFor(KeyPurpose purpose) {
     case KeyPurpose::kSearchTokens: return {4, "evsearch"};
     case KeyPurpose::kAttachmentData: return {5, "evattenc"};
     case KeyPurpose::kChunkNames: return {6, "evchunk_"};
+    case KeyPurpose::kEpochReaders: return {7, "evepochr"};
+    case KeyPurpose::kEpochMembers: return {8, "evepochm"};
+    case KeyPurpose::kCaseTags: return {9, "evcasetg"};
   }
   std::abort();
 }

@@ -32,12 +32,15 @@ class SymmetricKey {
 // Every subkey purpose has its own crypto_kdf context and id, so keys for different
 // jobs are independent even though they come from one root.
 enum class KeyPurpose {
-  kLocalSecrets,    // wraps this device's identity and the vault read key
+  kLocalSecrets,    // wraps this device's identity and self keys
   kIndex,           // encrypts the catalog and search index segments
   kStorageNames,    // keyed hashes for fixed RocksDB key names
   kSearchTokens,    // keyed hashes that place search tokens in partitions
   kAttachmentData,  // from an attachment content key: encrypts its chunks
   kChunkNames,      // from an attachment content key: names its chunks
+  kEpochReaders,    // from an epoch secret: seed of the epoch's readers key pair
+  kEpochMembers,    // from an epoch secret: seed of the epoch's members key pair
+  kCaseTags,        // from the first epoch secret: keyed names of cases and case keys
 };
 
 SymmetricKey DeriveSubkey(const SymmetricKey& root, KeyPurpose purpose);

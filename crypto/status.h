@@ -20,6 +20,7 @@ enum class ErrorCode {
   kNotAVault,           // a directory without a vault header
   kIo,                  // the operating system or RocksDB refused
   kWeakParameters,      // KDF parameters below the floor
+  kPermissionDenied,    // this device's role or keys do not allow it
   kInternal,
 };
 
@@ -37,6 +38,25 @@ inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
 }
 
 inline Status Ok() { return {}; }
+
+// The enumerator's name, for tests and diagnostics.
+inline const char* ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "kInvalidArgument";
+    case ErrorCode::kNotFound: return "kNotFound";
+    case ErrorCode::kAlreadyExists: return "kAlreadyExists";
+    case ErrorCode::kWrongPassphrase: return "kWrongPassphrase";
+    case ErrorCode::kTampered: return "kTampered";
+    case ErrorCode::kCorrupt: return "kCorrupt";
+    case ErrorCode::kUnsupportedVersion: return "kUnsupportedVersion";
+    case ErrorCode::kNotAVault: return "kNotAVault";
+    case ErrorCode::kIo: return "kIo";
+    case ErrorCode::kWeakParameters: return "kWeakParameters";
+    case ErrorCode::kPermissionDenied: return "kPermissionDenied";
+    case ErrorCode::kInternal: return "kInternal";
+  }
+  return "unknown";
+}
 
 }  // namespace evault
 

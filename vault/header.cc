@@ -73,6 +73,12 @@ Result<VaultHeader> ReadHeader(const fs::path& vault_dir) {
                             "upgrade evault",
                             proto.format_version(), kFormatVersion));
   }
+  if (proto.format_version() > 0 && proto.format_version() < kFormatVersion) {
+    return Fail(ErrorCode::kUnsupportedVersion,
+                fmt::format("vault format version {} predates roles and key epochs (format {}); "
+                            "create a new vault and sync it from the server",
+                            proto.format_version(), kFormatVersion));
+  }
   if (proto.format_version() == 0 || proto.vault_id().size() != 16 || proto.slots_size() != 1 ||
       proto.slots(0).kind() != evault::format::v1::KeySlot::PASSPHRASE) {
     return Fail(ErrorCode::kCorrupt, fmt::format("{} is damaged (bad fields)", file.string()));

@@ -16,7 +16,7 @@
 
 namespace evault::vault {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;  // 2: key slots and epochs (roles)
 inline constexpr char kHeaderFileName[] = "vault.header";
 inline constexpr char kDatabaseDirName[] = "db";
 

@@ -130,13 +130,16 @@ void EncryptedIndex::Delete(std::size_t partition, std::string key) {
 Result<format::v1::IndexRoot> EncryptedIndex::Stage(rocksdb::WriteBatch& batch) {
   format::v1::IndexRoot next = root_;
   pending_deletes_.clear();
+  if (rewrite_all_) {
+    for (std::size_t p = 0; p < partitions_; ++p) staged_[p];
+  }
   for (auto& [partition, changes] : staged_) {
     auto* segments = next.mutable_partitions(static_cast<int>(partition))->mutable_segments();
     std::string id(crypto::AsText(crypto::RandomBytes(16)));
     auto fresh = std::make_shared<EntryMap>(changes);
     std::uint64_t count = fresh->size();
     // Merge while the previous segment is not much larger than the new one.
-    while (!segments->empty() && segments->rbegin()->entries() <= 2 * count) {
+    while (!segments->empty() && (rewrite_all_ || segments->rbegin()->entries() <= 2 * count)) {
       const std::string older_id = segments->rbegin()->id();
       EVAULT_ASSIGN_OR_RETURN(auto older, LoadSegment(older_id));
       for (const auto& [k, e] : *older) fresh->try_emplace(k, e);  // newer wins
@@ -162,11 +165,13 @@ void EncryptedIndex::Committed(const format::v1::IndexRoot& root) {
   staged_.clear();
   for (const auto& old : pending_deletes_) cache_.erase(old);
   pending_deletes_.clear();
+  rewrite_all_ = false;
 }
 
 void EncryptedIndex::Abandon() {
   staged_.clear();
   pending_deletes_.clear();
+  rewrite_all_ = false;
 }
 
 }  // namespace evault::vault

@@ -57,6 +57,9 @@ class EncryptedIndex {
   void Put(std::size_t partition, std::string key, std::string value);
   void Delete(std::size_t partition, std::string key);
   bool has_staged() const { return !staged_.empty(); }
+  // Makes the next Stage merge every partition into a single segment without
+  // tombstones, so nothing deleted survives in an older segment (a purge).
+  void RewriteAll() { rewrite_all_ = true; }
 
   // Writes staged changes as new segments (merging where due) into `batch` and returns
   // the root to store with it. Call Committed(root) once the batch is durable, or
@@ -79,6 +82,7 @@ class EncryptedIndex {
   std::map<std::size_t, EntryMap> staged_;
   std::map<std::string, std::shared_ptr<const EntryMap>> cache_;
   std::vector<std::string> pending_deletes_;
+  bool rewrite_all_ = false;
 };
 
 }  // namespace evault::vault

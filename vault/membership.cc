@@ -53,9 +53,101 @@ bool Membership::CanAdmit(ByteView signing_key) const {
   return m != nullptr && !m->revoked && (m->role == sync::v1::OWNER || m->role == sync::v1::COORDINATOR);
 }
 
+bool Membership::CanRevoke(ByteView signing_key) const {
+  const Member* m = Find(signing_key);
+  return m != nullptr && !m->revoked && m->role == sync::v1::OWNER;
+}
+
+std::optional<Role> Membership::RoleOf(ByteView signing_key) const {
+  const Member* m = Find(signing_key);
+  if (m == nullptr || m->revoked) return std::nullopt;
+  return m->role;
+}
+
 const OpenInvite* Membership::FindInvite(ByteView invite_id) const {
   auto it = invites_.find(Key(invite_id));
   return it == invites_.end() ? nullptr : &it->second;
+}
+
+const EpochPublicKeys* Membership::Epoch(std::uint64_t epoch) const {
+  if (epoch == 0 || epoch > epochs_.size()) return nullptr;
+  return &epochs_[epoch - 1];
+}
+
+namespace {
+
+constexpr std::size_t kTagBytes = 16;
+constexpr std::size_t kMaxSealedBytes = 128;
+
+std::string DeliveryKey(ByteView recipient, sync::v1::SealedKey::Kind kind, std::uint64_t epoch, ByteView key_tag) {
+  return fmt::format("{}|{}|{}|{}", Key(recipient), static_cast<int>(kind), epoch, Key(key_tag));
+}
+
+bool ValidPublicKey(const std::string& k) { return k.size() == 32; }
+
+}  // namespace
+
+bool Membership::HasDelivered(ByteView recipient, sync::v1::SealedKey::Kind kind, std::uint64_t epoch,
+                              ByteView key_tag) const {
+  return delivered_index_.contains(DeliveryKey(recipient, kind, epoch, key_tag));
+}
+
+// Checks the keys an operation seals, against the membership as it will be once the
+// operation itself has taken effect (an ADMIT's subject is a member, a REVOKE's subject
+// is revoked and its epoch has begun).
+Status Membership::CheckKeys(const MembershipOp& op) const {
+  const std::uint64_t epochs_after =
+      op.kind() == MembershipOp::GENESIS || op.kind() == MembershipOp::REVOKE ? epochs_.size() + 1 : epochs_.size();
+  for (const auto& k : op.keys()) {
+    sync::v1::Role role = sync::v1::ROLE_UNSPECIFIED;
+    std::uint64_t revoked_in = 0;
+    if (op.kind() == MembershipOp::GENESIS || op.kind() == MembershipOp::ADMIT) {
+      if (k.recipient() != op.subject().signing_key()) {
+        return Fail(ErrorCode::kTampered, "a key in this operation is sealed to someone other than its subject");
+      }
+      role = op.role();
+    } else {
+      const Member* m = Find(View(k.recipient()));
+      if (m == nullptr) return Fail(ErrorCode::kTampered, "a key is sealed to a device that is not a member");
+      role = m->role;
+      revoked_in = m->revoked ? m->revoked_in_epoch : 0;
+      if (op.kind() == MembershipOp::REVOKE && k.recipient() == op.subject().signing_key()) revoked_in = epochs_after;
+    }
+    if (k.epoch() == 0 || k.epoch() > epochs_after) return Fail(ErrorCode::kTampered, "a key names an epoch that does not exist");
+    if (revoked_in != 0 && k.epoch() >= revoked_in) {
+      return Fail(ErrorCode::kTampered, "a key of an epoch after its revocation is sealed to a revoked device");
+    }
+    if (k.sealed().empty() || k.sealed().size() > kMaxSealedBytes) return Fail(ErrorCode::kTampered, "a sealed key is malformed");
+    const bool reader = role == sync::v1::OWNER || role == sync::v1::COORDINATOR;
+    switch (k.kind()) {
+      case sync::v1::SealedKey::EPOCH_SECRET:
+        if (!reader) return Fail(ErrorCode::kTampered, "an epoch secret is sealed to a device that may not read the archive");
+        break;
+      case sync::v1::SealedKey::MEMBERS_SEED:
+        if (role != sync::v1::MONITOR) return Fail(ErrorCode::kTampered, "a members key is sealed to a device that is not a monitor");
+        break;
+      case sync::v1::SealedKey::CASE_KEY:
+        if (role != sync::v1::LEGAL) return Fail(ErrorCode::kTampered, "a case key is sealed to a device that is not legal");
+        if (k.case_tag().size() != kTagBytes || k.key_tag().size() != kTagBytes) {
+          return Fail(ErrorCode::kTampered, "a case key has malformed tags");
+        }
+        break;
+      default:
+        return Fail(ErrorCode::kTampered, "a sealed key has an unknown kind");
+    }
+    if (k.kind() != sync::v1::SealedKey::CASE_KEY && (!k.case_tag().empty() || !k.key_tag().empty())) {
+      return Fail(ErrorCode::kTampered, "an epoch key carries case tags");
+    }
+  }
+  return Ok();
+}
+
+void Membership::RecordKeys(const MembershipOp& op) {
+  for (const auto& k : op.keys()) {
+    delivered_.push_back(k);
+    delivered_index_.insert(DeliveryKey(View(k.recipient()), k.kind(), k.epoch(), View(k.key_tag())));
+    if (k.kind() == sync::v1::SealedKey::CASE_KEY) grants_.insert({k.recipient(), k.case_tag()});
+  }
 }
 
 Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
@@ -71,19 +163,32 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
   auto valid_keys = [&] {
     return subject.signing_key().size() == crypto::kSigningPublicKeyBytes && subject.box_key().size() == 32;
   };
+  auto new_member = [&](Role role) {
+    Member m{Bytes(subject.signing_key().begin(), subject.signing_key().end()),
+             Bytes(subject.box_key().begin(), subject.box_key().end()), role, false, op.created(), 0};
+    members_[subject.signing_key()] = std::move(m);
+  };
+  if (op.kind() != MembershipOp::GENESIS && members_.empty()) {
+    return Fail(ErrorCode::kTampered, "membership operation before GENESIS");
+  }
   switch (op.kind()) {
     case MembershipOp::GENESIS:
       if (!members_.empty()) return Fail(ErrorCode::kTampered, "a second GENESIS operation");
       if (!valid_keys() || subject.signing_key() != e.author() || op.role() != sync::v1::OWNER) {
         return Fail(ErrorCode::kTampered, "GENESIS must make its own signer the owner");
       }
+      if (op.epoch() != 1 || !ValidPublicKey(op.epoch_readers_key()) || !ValidPublicKey(op.epoch_members_key()) ||
+          op.keys_size() != 1 || op.keys(0).kind() != sync::v1::SealedKey::EPOCH_SECRET || op.keys(0).epoch() != 1) {
+        return Fail(ErrorCode::kTampered, "GENESIS must begin epoch 1 and seal its secret to the owner");
+      }
+      EVAULT_TRY(CheckKeys(op));
       vault_id_.assign(e.vault_id().begin(), e.vault_id().end());
-      members_[subject.signing_key()] = Member{Bytes(subject.signing_key().begin(), subject.signing_key().end()),
-                                               Bytes(subject.box_key().begin(), subject.box_key().end()),
-                                               sync::v1::OWNER, false, op.created()};
+      new_member(sync::v1::OWNER);
+      epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
+                         Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
+      RecordKeys(op);
       return Ok();
     case MembershipOp::INVITE:
-      if (members_.empty()) return Fail(ErrorCode::kTampered, "membership operation before GENESIS");
       if (!CanAdmit(author)) return Fail(ErrorCode::kTampered, "INVITE signed by a device that may not invite");
       if (op.role() != sync::v1::COORDINATOR && op.role() != sync::v1::MONITOR && op.role() != sync::v1::LEGAL) {
         return Fail(ErrorCode::kTampered, "INVITE offers an invalid role");
@@ -91,10 +196,10 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       if (op.invite_id().size() != 32 || invites_.contains(op.invite_id())) {
         return Fail(ErrorCode::kTampered, "INVITE has a bad or reused invite id");
       }
+      if (op.keys_size() != 0) return Fail(ErrorCode::kTampered, "INVITE carries keys");
       invites_[op.invite_id()] = OpenInvite{op.role(), Bytes(author.begin(), author.end())};
       return Ok();
     case MembershipOp::ADMIT: {
-      if (members_.empty()) return Fail(ErrorCode::kTampered, "membership operation before GENESIS");
       if (!CanAdmit(author)) return Fail(ErrorCode::kTampered, "ADMIT signed by a device that may not admit");
       auto invite = invites_.find(op.invite_id());
       if (invite == invites_.end()) return Fail(ErrorCode::kTampered, "ADMIT answers no open invite");
@@ -102,26 +207,36 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       if (!valid_keys() || members_.contains(subject.signing_key())) {
         return Fail(ErrorCode::kTampered, "ADMIT of an invalid or existing device");
       }
-      if (op.sealed_read_key().empty()) return Fail(ErrorCode::kTampered, "ADMIT carries no vault key");
+      EVAULT_TRY(CheckKeys(op));
       invites_.erase(invite);
-      members_[subject.signing_key()] = Member{Bytes(subject.signing_key().begin(), subject.signing_key().end()),
-                                               Bytes(subject.box_key().begin(), subject.box_key().end()),
-                                               op.role(), false, op.created()};
+      new_member(op.role());
+      RecordKeys(op);
       return Ok();
     }
     case MembershipOp::REVOKE: {
-      if (members_.empty()) return Fail(ErrorCode::kTampered, "membership operation before GENESIS");
-      const Member* actor = Find(author);
-      if (actor == nullptr || actor->revoked || actor->role != sync::v1::OWNER) {
-        return Fail(ErrorCode::kTampered, "REVOKE signed by a device that may not revoke");
-      }
+      if (!CanRevoke(author)) return Fail(ErrorCode::kTampered, "REVOKE signed by a device that may not revoke");
       auto it = members_.find(subject.signing_key());
       if (it == members_.end() || it->second.revoked || subject.signing_key() == e.author()) {
         return Fail(ErrorCode::kTampered, "REVOKE of an unknown, revoked or own device");
       }
+      if (op.epoch() != epochs_.size() + 1 || !ValidPublicKey(op.epoch_readers_key()) ||
+          !ValidPublicKey(op.epoch_members_key())) {
+        return Fail(ErrorCode::kTampered, "REVOKE must begin the next epoch");
+      }
+      EVAULT_TRY(CheckKeys(op));
       it->second.revoked = true;
+      it->second.revoked_in_epoch = op.epoch();
+      epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
+                         Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
+      RecordKeys(op);
       return Ok();
     }
+    case MembershipOp::SHARE:
+      if (!CanAdmit(author)) return Fail(ErrorCode::kTampered, "SHARE signed by a device that may not share keys");
+      if (op.keys_size() == 0) return Fail(ErrorCode::kTampered, "SHARE carries no keys");
+      EVAULT_TRY(CheckKeys(op));
+      RecordKeys(op);
+      return Ok();
     default:
       return Fail(ErrorCode::kCorrupt, "unknown membership operation");
   }

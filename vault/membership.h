@@ -4,17 +4,31 @@
 // forged operation is caught by every client, and a forged operation pushed to an
 // honest server is refused there.
 //
-// Rules:
-//   GENESIS  the first operation, and only the first; signed by its subject; role OWNER.
+// Rules (an operation that breaks one is refused whole):
+//   GENESIS  the first operation, and only the first; signed by its subject; role OWNER;
+//            begins epoch 1 (its readers and members public keys) and seals the epoch
+//            secret to its signer.
 //   INVITE   by an active OWNER or COORDINATOR; offers COORDINATOR, MONITOR or LEGAL
 //            under a fresh invite id.
 //   ADMIT    by an active OWNER or COORDINATOR; answers an open invite with its role;
-//            the subject must be new and receive the sealed vault read key.
-//   REVOKE   by an active OWNER; the subject must be another active member.
+//            the subject must be new; keys in it go to the subject only.
+//   REVOKE   by the active OWNER; the subject must be another active member; begins
+//            epoch current+1 (new public keys) with keys for the remaining members.
+//   SHARE    by an active OWNER or COORDINATOR: keys for members who lack them (a new
+//            epoch's keys, or a case's keys to a legal device: a grant).
+// Every sealed key must suit its recipient's role (EPOCH_SECRET to owners and
+// coordinators, MEMBERS_SEED to monitors, CASE_KEY to legal devices), name an epoch
+// that exists, and never reach a device for an epoch that began with or after its
+// revocation. A key for an older epoch may still name a since-revoked device: that
+// device held it anyway, and refusing it would wedge an honest sharer that had not
+// yet seen the revocation.
 #pragma once
 
 #include <map>
 #include <optional>
+#include <set>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "crypto/bytes.h"
@@ -30,6 +44,12 @@ struct Member {
   sync::v1::Role role = sync::v1::ROLE_UNSPECIFIED;
   bool revoked = false;
   std::string admitted;  // "created" of the admitting operation
+  std::uint64_t revoked_in_epoch = 0;  // the epoch its revocation began
+};
+
+struct EpochPublicKeys {
+  crypto::Bytes readers;  // X25519: owners and coordinators hold the secret
+  crypto::Bytes members;  // X25519: every member but legal holds the secret
 };
 
 struct OpenInvite {
@@ -49,9 +69,22 @@ class Membership {
   bool IsActive(crypto::ByteView signing_key) const;
   bool CanWrite(crypto::ByteView signing_key) const;
   bool CanAdmit(crypto::ByteView signing_key) const;
+  bool CanRevoke(crypto::ByteView signing_key) const;
+  std::optional<sync::v1::Role> RoleOf(crypto::ByteView signing_key) const;  // active members only
   const OpenInvite* FindInvite(crypto::ByteView invite_id) const;
   const std::map<std::string, Member>& members() const { return members_; }
   const crypto::Bytes& vault_id() const { return vault_id_; }
+
+  std::uint64_t current_epoch() const { return epochs_.size(); }
+  const EpochPublicKeys* Epoch(std::uint64_t epoch) const;
+  // Every key sealed to any member, in the order delivered.
+  const std::vector<sync::v1::SealedKey>& delivered() const { return delivered_; }
+  // Whether a key of this kind and epoch (and, for case keys, this key tag) has
+  // already been sealed to `recipient`.
+  bool HasDelivered(crypto::ByteView recipient, sync::v1::SealedKey::Kind kind, std::uint64_t epoch,
+                    crypto::ByteView key_tag = {}) const;
+  // Grants: (legal device, case tag) pairs, from the case keys shared with them.
+  const std::set<std::pair<std::string, std::string>>& grants() const { return grants_; }
 
   // Parses the operation of a membership envelope (no checks beyond parsing).
   static Result<sync::v1::MembershipOp> ParseOp(const format::v1::ObjectEnvelope& envelope);
@@ -60,6 +93,13 @@ class Membership {
   crypto::Bytes vault_id_;
   std::map<std::string, Member> members_;      // by signing key bytes
   std::map<std::string, OpenInvite> invites_;  // by invite id bytes
+  std::vector<EpochPublicKeys> epochs_;          // epoch e at index e-1
+  std::vector<sync::v1::SealedKey> delivered_;
+  std::set<std::string> delivered_index_;        // recipient | kind | epoch | key tag
+  std::set<std::pair<std::string, std::string>> grants_;
+
+  Status CheckKeys(const sync::v1::MembershipOp& op) const;
+  void RecordKeys(const sync::v1::MembershipOp& op);
 };
 
 // Verifies an envelope's Ed25519 signature by its author (no decryption).

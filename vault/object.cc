@@ -14,32 +14,37 @@ using crypto::ByteView;
 
 namespace {
 
-constexpr std::size_t kSealedHeaderPlainBytes = crypto::SymmetricKey::kBytes + 1 + kIdBytes + 8;
+// content key | kind | logical id | revision | has case | case id
+constexpr std::size_t kHeaderPlainBytes = crypto::SymmetricKey::kBytes + 1 + kIdBytes + 8 + 1 + kIdBytes;
 
 ByteView View(const std::string& s) { return AsBytes(s); }
 
 Bytes SigningMessage(const format::v1::ObjectEnvelope& e) {
   Bytes m;
-  crypto::AppendField(m, AsBytes("evault-object-v1"));
+  crypto::AppendField(m, AsBytes("evault-object-v2"));
   crypto::AppendU32(m, e.format_version());
   crypto::AppendField(m, View(e.vault_id()));
   crypto::AppendField(m, View(e.object_id()));
   crypto::AppendField(m, View(e.author()));
   crypto::AppendU64(m, e.author_seq());
   crypto::AppendField(m, View(e.prev_hash()));
-  crypto::AppendField(m, View(e.sealed_header()));
+  crypto::AppendU64(m, e.key_epoch());
+  crypto::AppendU32(m, static_cast<std::uint32_t>(e.key_slots_size()));
+  for (const auto& slot : e.key_slots()) crypto::AppendField(m, View(slot));
+  crypto::AppendField(m, View(e.key_commitment()));
   crypto::AppendField(m, View(e.ciphertext()));
   crypto::AppendField(m, View(e.public_body()));
   return m;
 }
 
-Bytes HeaderAd(ByteView vault_id, ByteView object_id, std::uint32_t version) {
-  Bytes ad;
-  crypto::AppendField(ad, AsBytes("evault-object-header-v1"));
-  crypto::AppendField(ad, vault_id);
-  crypto::AppendField(ad, object_id);
-  crypto::AppendU32(ad, version);
-  return ad;
+Bytes KeyCommitment(ByteView vault_id, ByteView object_id, std::uint64_t epoch, ByteView header) {
+  Bytes m;
+  crypto::AppendField(m, AsBytes("evault-key-commitment-v1"));
+  crypto::AppendField(m, vault_id);
+  crypto::AppendField(m, object_id);
+  crypto::AppendU64(m, epoch);
+  crypto::AppendField(m, header);
+  return crypto::PublicHash(m);
 }
 
 Bytes BodyAd(ByteView vault_id, ByteView object_id, const ObjectIdentity& id, std::uint32_t version) {
@@ -50,6 +55,7 @@ Bytes BodyAd(ByteView vault_id, ByteView object_id, const ObjectIdentity& id, st
   crypto::AppendU8(ad, static_cast<std::uint8_t>(id.kind));
   crypto::AppendField(ad, id.logical_id);
   crypto::AppendU64(ad, id.revision);
+  crypto::AppendField(ad, id.case_id);
   crypto::AppendU32(ad, version);
   return ad;
 }
@@ -58,9 +64,8 @@ std::string ToString(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
 }  // namespace
 
-ObjectCodec::ObjectCodec(Bytes vault_id, const crypto::SigningKeyPair* author,
-                         const crypto::SymmetricKey* read_key)
-    : vault_id_(std::move(vault_id)), author_(author), read_key_(read_key) {}
+ObjectCodec::ObjectCodec(Bytes vault_id, const crypto::SigningKeyPair* author)
+    : vault_id_(std::move(vault_id)), author_(author) {}
 
 // The routing fields every envelope of this author carries, in the clear.
 format::v1::ObjectEnvelope ObjectCodec::ChainedEnvelope(const Bytes& object_id, std::uint64_t seq,
@@ -75,23 +80,35 @@ format::v1::ObjectEnvelope ObjectCodec::ChainedEnvelope(const Bytes& object_id, 
   return e;
 }
 
-format::v1::ObjectEnvelope ObjectCodec::Seal(const Bytes& object_id, const ObjectIdentity& identity,
-                                             ByteView body, std::uint64_t seq,
-                                             const Bytes& prev_hash,
-                                             const crypto::SymmetricKey& content_key) const {
-  if (read_key_ == nullptr) std::abort();  // callers check that the device holds the read key
+Result<format::v1::ObjectEnvelope> ObjectCodec::Seal(const Bytes& object_id, const ObjectIdentity& identity,
+                                                     ByteView body, std::uint64_t seq, const Bytes& prev_hash,
+                                                     const crypto::SymmetricKey& content_key,
+                                                     const SealingKeys& to) const {
+  if (identity.logical_id.size() != kIdBytes || (!identity.case_id.empty() && identity.case_id.size() != kIdBytes)) {
+    return Fail(ErrorCode::kInternal, "object identity has malformed ids");
+  }
   format::v1::ObjectEnvelope e = ChainedEnvelope(object_id, seq, prev_hash);
+  e.set_key_epoch(to.epoch);
 
-  crypto::SecretBytes header(kSealedHeaderPlainBytes);
-  std::memcpy(header.data(), content_key.data(), crypto::SymmetricKey::kBytes);
-  header.data()[32] = static_cast<std::uint8_t>(identity.kind);
-  std::memcpy(header.data() + 33, identity.logical_id.data(), kIdBytes);
+  crypto::SecretBytes header(kHeaderPlainBytes);
+  std::uint8_t* p = header.data();
+  std::memcpy(p, content_key.data(), crypto::SymmetricKey::kBytes);
+  p += crypto::SymmetricKey::kBytes;
+  *p++ = static_cast<std::uint8_t>(identity.kind);
+  std::memcpy(p, identity.logical_id.data(), kIdBytes);
+  p += kIdBytes;
   Bytes revision;
   crypto::AppendU64(revision, identity.revision);
-  std::memcpy(header.data() + 33 + kIdBytes, revision.data(), 8);
-  const Bytes sealed_header =
-      crypto::AeadSeal(*read_key_, header.span(), HeaderAd(vault_id_, object_id, kFormatVersion));
-  e.set_sealed_header(ToString(sealed_header));
+  std::memcpy(p, revision.data(), 8);
+  p += 8;
+  *p++ = identity.case_id.empty() ? 0 : 1;
+  if (!identity.case_id.empty()) std::memcpy(p, identity.case_id.data(), kIdBytes);
+
+  for (const Bytes* recipient : {&to.readers, &to.second, &to.author}) {
+    EVAULT_ASSIGN_OR_RETURN(Bytes slot, crypto::SealToPublicKey(*recipient, header.span()));
+    e.add_key_slots(ToString(slot));
+  }
+  e.set_key_commitment(ToString(KeyCommitment(vault_id_, object_id, to.epoch, header.span())));
 
   crypto::SecretBytes padded = crypto::Pad(body);
   const Bytes ciphertext = crypto::AeadSeal(content_key, padded.span(),
@@ -101,8 +118,8 @@ format::v1::ObjectEnvelope ObjectCodec::Seal(const Bytes& object_id, const Objec
   return e;
 }
 
-Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e,
-                                       ByteView expected_object_id) const {
+Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e, ByteView expected_object_id,
+                                       const OpeningKeys& keys) const {
   if (e.format_version() > kFormatVersion) {
     return Fail(ErrorCode::kUnsupportedVersion, "object written by a newer evault");
   }
@@ -117,18 +134,30 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e,
   if (!VerifySignature(e)) {
     return Fail(ErrorCode::kTampered, "object signature is invalid");
   }
-  if (read_key_ == nullptr) {
-    return Fail(ErrorCode::kInvalidArgument, "this device does not hold the vault read key yet");
+  if (e.key_slots_size() != static_cast<int>(kKeySlots)) {
+    return Fail(ErrorCode::kTampered, "object has the wrong number of key slots");
   }
-  auto header = crypto::AeadOpen(*read_key_, View(e.sealed_header()),
-                                 HeaderAd(vault_id_, View(e.object_id()), e.format_version()));
-  if (!header || header->size() != kSealedHeaderPlainBytes) {
-    return Fail(ErrorCode::kTampered, "object header failed authentication");
+  std::optional<crypto::SecretBytes> header;
+  auto try_slot = [&](int slot, const crypto::BoxKeyPair* key) {
+    if (header || key == nullptr) return;
+    if (auto opened = key->OpenSealed(View(e.key_slots(slot)))) header = std::move(*opened);
+  };
+  try_slot(0, keys.readers);
+  for (const auto* key : keys.second) try_slot(1, key);
+  for (const auto* key : keys.author) try_slot(2, key);
+  if (!header) return Fail(ErrorCode::kPermissionDenied, "this device holds no key for this object");
+  const Bytes commitment = KeyCommitment(vault_id_, View(e.object_id()), e.key_epoch(), header->span());
+  if (header->size() != kHeaderPlainBytes || e.key_commitment() != ToString(commitment)) {
+    return Fail(ErrorCode::kTampered, "object header does not match its signed commitment");
   }
+  const std::uint8_t* p = header->data() + crypto::SymmetricKey::kBytes;
   ObjectIdentity identity;
-  identity.kind = static_cast<ObjectKind>(header->data()[32]);
-  identity.logical_id.assign(header->data() + 33, header->data() + 33 + kIdBytes);
-  identity.revision = crypto::LoadU64(header->data() + 33 + kIdBytes);
+  identity.kind = static_cast<ObjectKind>(*p++);
+  identity.logical_id.assign(p, p + kIdBytes);
+  p += kIdBytes;
+  identity.revision = crypto::LoadU64(p);
+  p += 8;
+  if (*p++ == 1) identity.case_id.assign(p, p + kIdBytes);
   EVAULT_ASSIGN_OR_RETURN(
       crypto::SymmetricKey content_key,
       crypto::SymmetricKey::FromBytes(crypto::SecretBytes::CopyFrom(

@@ -44,7 +44,7 @@ const Bytes& SyncState::vault_id() const { return impl_.header.vault_id; }
 const crypto::SigningKeyPair& SyncState::device() const { return *impl_.signing; }
 const Bytes& SyncState::box_public_key() const { return impl_.box->public_key(); }
 const Membership& SyncState::membership() const { return impl_.membership; }
-bool SyncState::admitted() const { return impl_.read_key.has_value(); }
+bool SyncState::admitted() const { return impl_.MyRole().has_value(); }
 std::uint64_t SyncState::author_seq() const { return impl_.state.author_seq(); }
 std::uint64_t SyncState::pushed_seq() const { return impl_.state.pushed_seq(); }
 std::uint64_t SyncState::pulled_seq() const { return impl_.state.pulled_seq(); }
@@ -205,36 +205,60 @@ Status SyncState::CompleteDownload(std::string_view attachment_id) {
 
 namespace {
 
-// Applies an opened object of another device to the catalog.
+// Applies an object of another device, opened, to the catalog.
 // `seen(author)` is the newest object of that author this device has seen.
 Status ApplyObject(Vault::Impl& impl, Vault::Impl::Txn& t, const format::v1::ObjectEnvelope& e,
-                   const std::function<std::uint64_t(const std::string&)>& seen) {
+                   const OpenedObject& opened, const std::function<std::uint64_t(const std::string&)>& seen) {
   const Bytes object_id(e.object_id().begin(), e.object_id().end());
-  EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl.codec->Open(e, object_id));
   // Another device's checkpoint is not news worth a checkpoint of our own (that would
   // have devices answering each other's checkpoints forever); anything else is.
   if (opened.identity.kind != ObjectKind::kCheckpoint) impl.catalog->Put(0, "checkpoint/due", "1");
   const std::string logical = Hex(opened.identity.logical_id);
+  const std::string case_hex = Hex(opened.identity.case_id);
   const std::string object_hex = Hex(object_id);
   switch (opened.identity.kind) {
     case ObjectKind::kCase:
+      if (case_hex != logical) return Fail(ErrorCode::kTampered, "a pulled case is bound to another case");
       impl.catalog->Put(0, fmt::format("case/{}", logical), object_hex);
       return Ok();
     case ObjectKind::kRecordRevision: {
       EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
       const json record = body.value("record", json::object());
       EVAULT_TRY(ValidateRecord(record));
-      if (Field<std::string>(body, "record_id") != logical) {
-        return Fail(ErrorCode::kTampered, "a pulled revision names another record than it is bound to");
+      if (Field<std::string>(body, "record_id") != logical || Field<std::string>(body, "case_id") != case_hex) {
+        return Fail(ErrorCode::kTampered, "a pulled revision names another record or case than it is bound to");
       }
-      impl.IndexRevision(t, Field<std::string>(body, "case_id"), logical, object_hex,
-                         Field<std::vector<std::string>>(body, "parents"), record);
+      impl.IndexRevision(t, case_hex, logical, object_hex, Field<std::vector<std::string>>(body, "parents"), record);
       return Ok();
     }
-    case ObjectKind::kAttachmentManifest:
+    case ObjectKind::kAttachmentManifest: {
+      EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
+      if (Field<std::string>(body, "case_id") != case_hex) {
+        return Fail(ErrorCode::kTampered, "a pulled attachment names another case than it is bound to");
+      }
       // Visible once its chunks have arrived (CompleteDownload).
       impl.catalog->Put(0, fmt::format("down/{}", logical), object_hex);
       return Ok();
+    }
+    case ObjectKind::kCaseKey: {
+      EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
+      auto public_key = crypto::FromHex(Field<std::string>(body, "public_key"));
+      if (Field<std::string>(body, "case_id") != logical || Field<std::uint64_t>(body, "epoch") != e.key_epoch() ||
+          !public_key || public_key->size() != 32) {
+        return Fail(ErrorCode::kTampered, "a pulled case key announcement is inconsistent");
+      }
+      // A reader checks that the announced key's secret really is sealed to the epoch's
+      // readers; a key that is not is ignored (its case stays readable through slot 0).
+      if (const auto* readers = impl.keyring.Readers(e.key_epoch())) {
+        auto sealed = crypto::FromHex(Field<std::string>(body, "sealed_secret"));
+        auto secret = sealed ? readers->OpenSealed(*sealed) : Result<SecretBytes>(Fail(ErrorCode::kTampered, ""));
+        auto pair = secret ? crypto::BoxKeyPair::FromSecretKey(std::move(*secret))
+                           : Result<crypto::BoxKeyPair>(Fail(ErrorCode::kTampered, ""));
+        if (!pair || pair->public_key() != *public_key) return Ok();
+      }
+      impl.catalog->Put(0, fmt::format("ckey/{}/{:016x}/{}", logical, e.key_epoch(), Hex(*public_key)), object_hex);
+      return Ok();
+    }
     case ObjectKind::kCheckpoint: {
       sync::v1::Checkpoint checkpoint;
       if (!checkpoint.ParseFromArray(opened.body.data(), static_cast<int>(opened.body.size()))) {
@@ -278,9 +302,9 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
   }
   if (page.objects().empty() && page.head_seq() == before) return outcome;  // nothing new: write nothing
   const std::string me = Hex(impl_.signing->public_key());
+  const bool was_member = impl_.MyRole().has_value();
   Vault::Impl::Txn t = impl_.Begin();
   Membership members = impl_.membership;
-  std::optional<SymmetricKey> new_read_key;
   std::map<std::string, Pin> pins;
   auto pin_of = [&](const std::string& author_hex) -> Result<Pin*> {
     auto it = pins.find(author_hex);
@@ -299,7 +323,11 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     auto pin = pin_of(author_hex);
     return pin ? (*pin)->seq : 0;
   };
-  std::vector<const format::v1::ObjectEnvelope*> deferred;  // sealed objects awaiting the read key
+  struct Sealed {
+    std::uint64_t server_seq;
+    const format::v1::ObjectEnvelope* envelope;
+  };
+  std::vector<Sealed> sealed;  // others' sealed objects, opened once the page's keys are in
 
   std::uint64_t last = before;
   for (const auto& pulled : page.objects()) {
@@ -360,82 +388,78 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       return Fail(ErrorCode::kTampered, fmt::format("{} reuses the id of an object this device already holds", where));
     }
     if (!s.IsNotFound()) EVAULT_TRY(FromRocks(s, "checking a pulled object"));
-    t.batch.Put(Slice(object_id), e.SerializeAsString());
 
     if (!e.public_body().empty()) {
       if (auto applied = members.Apply(e); !applied) {
         return Fail(ErrorCode::kTampered, fmt::format("{} is a forged membership operation: {}", where,
                                                       applied.error().message));
       }
+      t.batch.Put(Slice(object_id), e.SerializeAsString());
       ++outcome.membership_ops;
       impl_.catalog->Put(0, "checkpoint/due", "1");
       impl_.catalog->Put(0, fmt::format("mem/{}", impl_.OrderKey(t)), Hex(object_id));
-      EVAULT_ASSIGN_OR_RETURN(MembershipOp op, Membership::ParseOp(e));
-      if (op.kind() == MembershipOp::ADMIT && op.subject().signing_key() == Str(impl_.signing->public_key()) &&
-          !impl_.read_key && !new_read_key) {
-        auto key = impl_.box->OpenSealed(crypto::AsBytes(op.sealed_read_key()));
-        if (!key) return Fail(ErrorCode::kTampered, "the vault key sealed to this device does not open");
-        EVAULT_ASSIGN_OR_RETURN(SymmetricKey read_key, SymmetricKey::FromBytes(std::move(*key)));
-        new_read_key = std::move(read_key);
-        outcome.admitted_now = true;
-      }
       continue;
     }
     if (!members.CanWrite(crypto::AsBytes(e.author()))) {
       return Fail(ErrorCode::kTampered, fmt::format("{} comes from a device that may not write to this vault", where));
     }
-    if (impl_.read_key || new_read_key) {
-      deferred.push_back(&e);
-    } else {
-      impl_.catalog->Put(0, fmt::format("queue/{:016x}", pulled.server_seq()), Hex(object_id));
-    }
+    sealed.push_back({pulled.server_seq(), &e});
   }
   if (page.objects().empty() && page.head_seq() > before) {
     return Fail(ErrorCode::kTampered, "the server reports newer objects but sends none");
   }
 
-  // Sealed objects are opened with the read key: the one held, or the one that just
-  // arrived (then also everything queued while waiting for it).
-  const bool had_key = impl_.read_key.has_value();
-  if (new_read_key) {
-    impl_.read_key = new_read_key->Clone();
-    impl_.MakeCodec();
-    t.batch.Put(Slice(impl_.Name("local-secrets")), impl_.StoreLocalSecrets());
-  }
-  auto rollback_key = [&] {
-    if (!had_key && impl_.read_key) {
-      impl_.read_key.reset();
-      impl_.MakeCodec();
-    }
+  // The keys this page sealed to this device come in before anything is opened. If the
+  // pull fails from here on, the keyring goes back to what the stored membership holds.
+  auto restore_keyring = [&] {
+    impl_.keyring.ForgetDelivered();
+    (void)impl_.keyring.Absorb(impl_.membership, impl_.signing->public_key(), *impl_.box);
   };
   auto fail = [&](Error error) -> Result<PullOutcome> {
-    impl_.catalog->Abandon();
-    impl_.search->Abandon();
-    rollback_key();
+    impl_.AbandonStaged();
+    restore_keyring();
     return std::unexpected(std::move(error));
   };
+  const std::size_t opened_before = impl_.keyring.opened_count();
+  if (auto s = impl_.keyring.Absorb(members, impl_.signing->public_key(), *impl_.box); !s) return fail(s.error());
+  const bool new_keys = impl_.keyring.opened_count() > opened_before;
+  const auto role = members.RoleOf(impl_.signing->public_key());
+  outcome.admitted_now = !was_member && role.has_value();
+  // A monitor keeps nothing it cannot open: it will never hold the keys. Anyone else
+  // (a joining device, a legal device awaiting a grant) queues the ciphertext.
+  const bool keep_unreadable = !role || *role == sync::v1::LEGAL;
 
-  if (impl_.read_key) {
-    // Re-apply this page's membership ops to the catalog state above (already staged);
-    // now the queued objects from before admission, then this page's sealed objects.
+  // Objects queued earlier are retried when new keys arrived, before this page's.
+  if (new_keys) {
     auto queued = impl_.catalog->Scan(0, "queue/");
     if (!queued) return fail(queued.error());
-    std::map<std::string, const format::v1::ObjectEnvelope*> in_page;
-    for (const auto& pulled : page.objects()) in_page[Hex(crypto::AsBytes(pulled.object().object_id()))] = &pulled.object();
     for (const auto& [key, object_hex] : *queued) {
       auto envelope = impl_.LoadEnvelope(object_hex);
-      if (!envelope) {
-        // Queued in this same transaction: still in the batch, not yet in RocksDB.
-        auto staged = in_page.find(object_hex);
-        if (staged == in_page.end()) return fail(envelope.error());
-        envelope = *staged->second;
+      if (!envelope) return fail(envelope.error());
+      auto opened = impl_.OpenEnvelope(*envelope);
+      if (!opened && opened.error().code == ErrorCode::kPermissionDenied) {
+        if (keep_unreadable) continue;
+        impl_.catalog->Delete(0, key);
+        t.batch.Delete(Slice(*ParseId("object", object_hex)));
+        continue;
       }
-      if (auto s = ApplyObject(impl_, t, *envelope, seen); !s) return fail(s.error());
+      if (!opened) return fail(opened.error());
+      if (auto s = ApplyObject(impl_, t, *envelope, *opened, seen); !s) return fail(s.error());
       impl_.catalog->Delete(0, key);
     }
-    for (const auto* e : deferred) {
-      if (auto s = ApplyObject(impl_, t, *e, seen); !s) return fail(s.error());
+  }
+  for (const auto& [server_seq, e] : sealed) {
+    auto opened = impl_.OpenEnvelope(*e);
+    if (!opened && opened.error().code == ErrorCode::kPermissionDenied) {
+      if (keep_unreadable) {
+        t.batch.Put(Slice(Bytes(e->object_id().begin(), e->object_id().end())), e->SerializeAsString());
+        impl_.catalog->Put(0, fmt::format("queue/{:016x}", server_seq), Hex(crypto::AsBytes(e->object_id())));
+      }
+      continue;
     }
+    if (!opened) return fail(Error{opened.error().code, fmt::format("server object {}: {}", server_seq, opened.error().message)});
+    t.batch.Put(Slice(Bytes(e->object_id().begin(), e->object_id().end())), e->SerializeAsString());
+    if (auto s = ApplyObject(impl_, t, *e, *opened, seen); !s) return fail(s.error());
   }
 
   for (const auto& [author_hex, pin] : pins) {
@@ -446,7 +470,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
   impl_.state.set_pulled_seq(last);
   if (auto s = impl_.Commit(t); !s) {
     impl_.state.set_pulled_seq(previous_pulled);
-    rollback_key();
+    restore_keyring();
     return std::unexpected(s.error());
   }
   return outcome;
@@ -456,7 +480,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
 
 Result<Bytes> SyncState::CreateInvite(sync::v1::Role role) {
   if (!impl_.membership.CanAdmit(impl_.signing->public_key())) {
-    return Fail(ErrorCode::kInvalidArgument, "only an owner or coordinator may invite devices");
+    return Fail(ErrorCode::kPermissionDenied, "only an owner or coordinator may invite devices");
   }
   const Bytes secret = crypto::RandomBytes(32);
   const Bytes invite_id = InviteIdFromSecret(secret);
@@ -484,17 +508,52 @@ Result<sync::v1::JoinRequest> SyncState::MakeJoinRequest(ByteView invite_secret)
   return r;
 }
 
+namespace {
+
+// Seals `secret` to member `to` as a key of `kind` and `epoch`.
+Result<sync::v1::SealedKey> SealKeyTo(const Member& to, sync::v1::SealedKey::Kind kind, std::uint64_t epoch,
+                                      ByteView secret) {
+  sync::v1::SealedKey k;
+  k.set_kind(kind);
+  k.set_recipient(Str(to.signing_key));
+  k.set_epoch(epoch);
+  EVAULT_ASSIGN_OR_RETURN(Bytes sealed, crypto::SealToPublicKey(to.box_key, secret));
+  k.set_sealed(Str(sealed));
+  return k;
+}
+
+// The epoch keys a member of `role` holds, for epochs 1..current, that `membership`
+// has not yet delivered to it; sealed from this device's epoch secrets.
+Status AddMissingEpochKeys(const Membership& membership, const Keyring& keyring, const Member& m,
+                           std::uint64_t current, sync::v1::MembershipOp& op) {
+  const bool reader = m.role == sync::v1::OWNER || m.role == sync::v1::COORDINATOR;
+  if (!reader && m.role != sync::v1::MONITOR) return Ok();
+  const auto kind = reader ? sync::v1::SealedKey::EPOCH_SECRET : sync::v1::SealedKey::MEMBERS_SEED;
+  for (std::uint64_t epoch = 1; epoch <= current; ++epoch) {
+    if (membership.HasDelivered(m.signing_key, kind, epoch)) continue;
+    const SymmetricKey* secret = keyring.EpochSecret(epoch);
+    if (secret == nullptr) continue;  // another reader will share it
+    const SecretBytes payload = reader ? secret->bytes().Clone() : MembersSeed(*secret);
+    EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, kind, epoch, payload.span()));
+    *op.add_keys() = std::move(k);
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<std::vector<SyncState::Admitted>> SyncState::AdmitJoinRequests(
     const std::vector<sync::v1::JoinRequest>& requests) {
   std::vector<Admitted> admitted;
-  if (requests.empty() || !impl_.read_key) return admitted;
+  const std::uint64_t current = impl_.membership.current_epoch();
+  if (requests.empty() || !impl_.keyring.IsReader(current)) return admitted;
   Vault::Impl::Txn t = impl_.Begin();
   for (const auto& r : requests) {
     const std::string invite_hex = Hex(crypto::AsBytes(r.invite_id()));
     EVAULT_ASSIGN_OR_RETURN(auto secret, impl_.catalog->Get(0, fmt::format("invite/{}", invite_hex)));
     if (!secret) continue;  // another coordinator's invite
-    const Membership& current = impl_.membership_staged ? *impl_.membership_staged : impl_.membership;
-    const OpenInvite* invite = current.FindInvite(crypto::AsBytes(r.invite_id()));
+    const Membership& state = impl_.membership_staged ? *impl_.membership_staged : impl_.membership;
+    const OpenInvite* invite = state.FindInvite(crypto::AsBytes(r.invite_id()));
     if (invite == nullptr) continue;
     if (r.vault_id() != Str(impl_.header.vault_id) ||
         !crypto::VerifySignature(crypto::AsBytes(r.device().signing_key()), JoinSigningMessage(r),
@@ -507,15 +566,18 @@ Result<std::vector<SyncState::Admitted>> SyncState::AdmitJoinRequests(
         sodium_memcmp(r.proof().data(), expected.data(), expected.size()) != 0) {
       continue;  // someone without the invite secret: ignore
     }
-    EVAULT_ASSIGN_OR_RETURN(Bytes sealed, crypto::SealToPublicKey(crypto::AsBytes(r.device().box_key()),
-                                                                  impl_.read_key->bytes().span()));
     MembershipOp op;
     op.set_kind(MembershipOp::ADMIT);
     *op.mutable_subject() = r.device();
     op.set_role(invite->role);
     op.set_invite_id(r.invite_id());
-    op.set_sealed_read_key(Str(sealed));
     op.set_created(NowUtc());
+    // The new member's keys travel with its admission: every epoch secret for a
+    // coordinator, every members seed for a monitor, nothing for a legal device (its
+    // cases come with grants).
+    const Member subject{Bytes(r.device().signing_key().begin(), r.device().signing_key().end()),
+                         Bytes(r.device().box_key().begin(), r.device().box_key().end()), invite->role};
+    EVAULT_TRY(AddMissingEpochKeys(state, impl_.keyring, subject, current, op));
     EVAULT_TRY(impl_.PutMembershipOp(t, op));
     impl_.catalog->Delete(0, fmt::format("invite/{}", invite_hex));
     admitted.push_back({DeviceIdFromKey(crypto::AsBytes(r.device().signing_key())),
@@ -526,8 +588,289 @@ Result<std::vector<SyncState::Admitted>> SyncState::AdmitJoinRequests(
   return admitted;
 }
 
+namespace {
+
+// The member whose device id is `device_id` (or starts with it, if unambiguous).
+Result<const Member*> FindMember(const Membership& membership, std::string_view device_id) {
+  if (device_id.size() < 8) return Fail(ErrorCode::kInvalidArgument, "give at least 8 characters of the device id");
+  const Member* found = nullptr;
+  for (const auto& [key, m] : membership.members()) {
+    if (DeviceIdFromKey(m.signing_key).starts_with(device_id)) {
+      if (found != nullptr) return Fail(ErrorCode::kInvalidArgument, "that device id prefix is ambiguous");
+      found = &m;
+    }
+  }
+  if (found == nullptr) return Fail(ErrorCode::kNotFound, "no member device with that id");
+  return found;
+}
+
+}  // namespace
+
+Result<SyncState::Revoked> SyncState::RevokeMember(std::string_view device_id) {
+  const Membership& state = impl_.membership;
+  if (!state.CanRevoke(impl_.signing->public_key())) {
+    return Fail(ErrorCode::kPermissionDenied, "only the vault owner may revoke devices");
+  }
+  EVAULT_ASSIGN_OR_RETURN(const Member* subject, FindMember(state, device_id));
+  if (subject->revoked) return Fail(ErrorCode::kInvalidArgument, "that device is already revoked");
+  if (subject->signing_key == impl_.signing->public_key()) {
+    return Fail(ErrorCode::kInvalidArgument, "a device cannot revoke itself");
+  }
+  // A new epoch: fresh keys, sealed to every remaining reader and monitor, never to
+  // the revoked device.
+  const std::uint64_t epoch = state.current_epoch() + 1;
+  const SymmetricKey epoch_secret = SymmetricKey::Generate();
+  EVAULT_ASSIGN_OR_RETURN(EpochKeyPairs pairs, DeriveEpochKeys(epoch_secret));
+  MembershipOp op;
+  op.set_kind(MembershipOp::REVOKE);
+  op.mutable_subject()->set_signing_key(Str(subject->signing_key));
+  op.mutable_subject()->set_box_key(Str(subject->box_key));
+  op.set_role(subject->role);
+  op.set_epoch(epoch);
+  op.set_epoch_readers_key(Str(pairs.readers.public_key()));
+  op.set_epoch_members_key(Str(pairs.members.public_key()));
+  op.set_created(NowUtc());
+  Revoked out{DeviceIdFromKey(subject->signing_key), epoch, 0};
+  const SecretBytes members_seed = MembersSeed(epoch_secret);
+  for (const auto& [key, m] : state.members()) {
+    if (m.revoked || m.signing_key == subject->signing_key) continue;
+    if (m.role == sync::v1::OWNER || m.role == sync::v1::COORDINATOR) {
+      EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, sync::v1::SealedKey::EPOCH_SECRET, epoch, epoch_secret.bytes().span()));
+      *op.add_keys() = std::move(k);
+      ++out.rekeyed;
+    } else if (m.role == sync::v1::MONITOR) {
+      EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, sync::v1::SealedKey::MEMBERS_SEED, epoch, members_seed.span()));
+      *op.add_keys() = std::move(k);
+      ++out.rekeyed;
+    }
+  }
+  Vault::Impl::Txn t = impl_.Begin();
+  EVAULT_TRY(impl_.PutMembershipOp(t, op));
+  EVAULT_TRY(impl_.Commit(t));
+  return out;
+}
+
+namespace {
+
+struct KnownCaseKey {
+  std::string case_id;  // hex
+  std::uint64_t epoch;
+  Bytes public_key;
+  std::string object_id;  // the CASE_KEY announcement
+};
+
+Result<std::vector<KnownCaseKey>> KnownCaseKeys(Vault::Impl& impl, std::string_view case_id_hex = {}) {
+  const std::string prefix = case_id_hex.empty() ? "ckey/" : fmt::format("ckey/{}/", case_id_hex);
+  EVAULT_ASSIGN_OR_RETURN(auto entries, impl.catalog->Scan(0, prefix));
+  std::vector<KnownCaseKey> out;
+  for (const auto& [key, object_hex] : entries) {
+    // ckey/<case 32>/<epoch 16>/<public key 64>
+    if (key.size() != 5 + 32 + 1 + 16 + 1 + 64) return Fail(ErrorCode::kCorrupt, "a stored case key entry is malformed");
+    auto pk = crypto::FromHex(std::string_view(key).substr(5 + 32 + 1 + 16 + 1));
+    if (!pk) return Fail(ErrorCode::kCorrupt, "a stored case key entry is malformed");
+    out.push_back({key.substr(5, 32), std::stoull(key.substr(5 + 32 + 1, 16), nullptr, 16), *pk, object_hex});
+  }
+  return out;
+}
+
+// The secret half of an announced case key, opened with this device's readers key.
+Result<crypto::BoxKeyPair> OpenCaseKey(Vault::Impl& impl, const KnownCaseKey& k) {
+  const crypto::BoxKeyPair* readers = impl.keyring.Readers(k.epoch);
+  if (readers == nullptr) return Fail(ErrorCode::kPermissionDenied, "this device does not hold that epoch's keys");
+  EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl.LoadObject(k.object_id, ObjectKind::kCaseKey));
+  EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
+  auto sealed = crypto::FromHex(Field<std::string>(body, "sealed_secret"));
+  if (!sealed) return Fail(ErrorCode::kCorrupt, "a case key announcement is malformed");
+  EVAULT_ASSIGN_OR_RETURN(SecretBytes secret, readers->OpenSealed(*sealed));
+  EVAULT_ASSIGN_OR_RETURN(crypto::BoxKeyPair pair, crypto::BoxKeyPair::FromSecretKey(std::move(secret)));
+  if (pair.public_key() != k.public_key) return Fail(ErrorCode::kTampered, "a case key does not match its announcement");
+  return pair;
+}
+
+// Seals every known key of `case_id_hex` that `legal` lacks into `op`.
+Status AddCaseKeys(Vault::Impl& impl, const Membership& membership, const Member& legal,
+                   const std::string& case_id_hex, sync::v1::MembershipOp& op) {
+  const SymmetricKey* tag_key = impl.keyring.TagKey();
+  if (tag_key == nullptr) return Fail(ErrorCode::kPermissionDenied, "this device does not hold the vault's first epoch");
+  EVAULT_ASSIGN_OR_RETURN(auto keys, KnownCaseKeys(impl, case_id_hex));
+  const Bytes case_id = *crypto::FromHex(case_id_hex);
+  const Bytes case_tag = CaseTag(*tag_key, case_id);
+  for (const auto& k : keys) {
+    const Bytes key_tag = CaseKeyTag(*tag_key, k.public_key);
+    if (membership.HasDelivered(legal.signing_key, sync::v1::SealedKey::CASE_KEY, k.epoch, key_tag)) continue;
+    if (legal.revoked && k.epoch >= legal.revoked_in_epoch) continue;
+    auto pair = OpenCaseKey(impl, k);
+    if (!pair) continue;  // an announcement this device cannot vouch for is not shared
+    SecretBytes payload(kIdBytes + 32);
+    std::memcpy(payload.data(), case_id.data(), kIdBytes);
+    std::memcpy(payload.data() + kIdBytes, pair->secret_key().data(), 32);
+    EVAULT_ASSIGN_OR_RETURN(auto sealed, SealKeyTo(legal, sync::v1::SealedKey::CASE_KEY, k.epoch, payload.span()));
+    sealed.set_case_tag(Str(case_tag));
+    sealed.set_key_tag(Str(key_tag));
+    *op.add_keys() = std::move(sealed);
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<std::size_t> SyncState::GrantCase(std::string_view case_id, std::string_view device_id) {
+  if (!impl_.membership.CanAdmit(impl_.signing->public_key())) {
+    return Fail(ErrorCode::kPermissionDenied, "only an owner or coordinator may grant cases");
+  }
+  EVAULT_ASSIGN_OR_RETURN(Bytes case_bytes, ParseId("case", case_id));
+  EVAULT_TRY(impl_.LoadCase(case_id));
+  EVAULT_ASSIGN_OR_RETURN(const Member* legal, FindMember(impl_.membership, device_id));
+  if (legal->revoked) return Fail(ErrorCode::kInvalidArgument, "that device is revoked");
+  if (legal->role != sync::v1::LEGAL) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("cases are granted to legal devices; that device is a {}", RoleName(legal->role)));
+  }
+  Vault::Impl::Txn t = impl_.Begin();
+  // The case must have a key in the current epoch for the grant to cover what is
+  // written next; announce one now if nobody has yet.
+  EVAULT_TRY(impl_.CaseKeyFor(t, case_bytes, impl_.membership.current_epoch()));
+  MembershipOp op;
+  op.set_kind(MembershipOp::SHARE);
+  op.set_created(NowUtc());
+  EVAULT_TRY(AddCaseKeys(impl_, impl_.membership, *legal, std::string(case_id), op));
+  if (op.keys_size() == 0) return Fail(ErrorCode::kAlreadyExists, "that device already holds every key of this case");
+  const std::size_t keys = op.keys_size();
+  EVAULT_TRY(impl_.PutMembershipOp(t, op));
+  EVAULT_TRY(impl_.Commit(t));
+  return keys;
+}
+
+Result<std::size_t> SyncState::ShareMissingKeys() {
+  const Membership& state = impl_.membership;
+  const std::uint64_t current = state.current_epoch();
+  if (!state.CanAdmit(impl_.signing->public_key()) || !impl_.keyring.IsReader(current)) return 0;
+  MembershipOp op;
+  op.set_kind(MembershipOp::SHARE);
+  op.set_created(NowUtc());
+  std::map<std::string, std::string> case_by_tag;  // case tag -> case id (hex)
+  if (const SymmetricKey* tag_key = impl_.keyring.TagKey()) {
+    EVAULT_ASSIGN_OR_RETURN(auto keys, KnownCaseKeys(impl_));
+    for (const auto& k : keys) case_by_tag[Str(CaseTag(*tag_key, *crypto::FromHex(k.case_id)))] = k.case_id;
+  }
+  for (const auto& [key, m] : state.members()) {
+    if (m.revoked) continue;
+    EVAULT_TRY(AddMissingEpochKeys(state, impl_.keyring, m, current, op));
+    if (m.role != sync::v1::LEGAL) continue;
+    for (const auto& [device, case_tag] : state.grants()) {
+      if (device != key) continue;
+      auto known = case_by_tag.find(case_tag);
+      if (known != case_by_tag.end()) EVAULT_TRY(AddCaseKeys(impl_, state, m, known->second, op));
+    }
+  }
+  if (op.keys_size() == 0) return 0;
+  const std::size_t keys = op.keys_size();
+  Vault::Impl::Txn t = impl_.Begin();
+  EVAULT_TRY(impl_.PutMembershipOp(t, op));
+  EVAULT_TRY(impl_.Commit(t));
+  return keys;
+}
+
+Result<SyncState::Purged> SyncState::PurgeSynced() {
+  auto role = impl_.MyRole();
+  if (!role || *role != sync::v1::MONITOR) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "only a monitor purges: an owner's, coordinator's or legal device's copy is the archive it reads");
+  }
+  Purged out;
+  const std::uint64_t pushed = impl_.state.pushed_seq();
+  const std::uint64_t written = impl_.state.author_seq();
+  Vault::Impl::Txn t = impl_.Begin();
+  // Delete every acknowledged object of this device, with the chunks of its attachments.
+  for (std::uint64_t seq = 1; seq <= pushed; ++seq) {
+    const std::string mine_key = fmt::format("mine/{:016x}", seq);
+    EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, mine_key));
+    if (!object_hex) continue;  // purged before
+    EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(*object_hex));
+    if (envelope.public_body().empty()) {
+      EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl_.OpenEnvelope(envelope));
+      if (opened.identity.kind == ObjectKind::kAttachmentManifest) {
+        EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
+        EVAULT_ASSIGN_OR_RETURN(AttachmentInfo info, impl_.AttachmentFromBody(body, Hex(opened.identity.logical_id)));
+        const auto keys = impl_.KeysFor(opened.content_key, opened.identity.logical_id);
+        for (std::uint64_t i = 0; i < info.chunks; ++i) t.batch.Delete(impl_.chunks, Slice(Vault::Impl::ChunkName(keys.names, i)));
+        ++out.attachments;
+      } else if (opened.identity.kind == ObjectKind::kRecordRevision) {
+        ++out.revisions;
+      } else if (opened.identity.kind == ObjectKind::kCase) {
+        ++out.cases;
+      }
+    }
+    t.batch.Delete(Slice(*ParseId("object", *object_hex)));
+    impl_.catalog->Delete(0, mine_key);
+    ++out.objects;
+  }
+  // The readable catalog and the search index are rebuilt from what is left: the
+  // objects not yet acknowledged. Case-key entries stay, so the monitor can still add
+  // evidence to the cases it knows.
+  for (const char* prefix : {"case/", "rec/", "crec/", "rev/", "head/", "att/", "attid/"}) {
+    EVAULT_ASSIGN_OR_RETURN(auto entries, impl_.catalog->Scan(0, prefix));
+    for (const auto& [key, value] : entries) impl_.catalog->Delete(0, key);
+  }
+  for (std::size_t p = 0; p < impl_.search->partitions(); ++p) {
+    EVAULT_ASSIGN_OR_RETURN(auto entries, impl_.search->Scan(p, ""));
+    for (const auto& [key, value] : entries) impl_.search->Delete(p, key);
+  }
+  for (std::uint64_t seq = pushed + 1; seq <= written; ++seq) {
+    EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+    if (!object_hex) return Fail(ErrorCode::kCorrupt, fmt::format("own object {} is missing", seq));
+    EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(*object_hex));
+    if (!envelope.public_body().empty()) continue;
+    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl_.OpenEnvelope(envelope));
+    EVAULT_TRY(impl_.IndexOwnObject(t, opened, *object_hex));
+  }
+  // A fresh self key: what was purged was sealed to keys this device now forgets
+  // (kept only while unacknowledged objects still need them).
+  std::vector<const crypto::BoxKeyPair*> keep;
+  if (written > pushed) {
+    for (const auto& k : impl_.keyring.self_keys()) keep.push_back(&k);
+  }
+  if (keep.size() + 1 > kMaxSelfKeys) {
+    return Fail(ErrorCode::kInvalidArgument, "too many purges while objects await upload; run `evault sync` first");
+  }
+  crypto::BoxKeyPair fresh = crypto::BoxKeyPair::Generate();
+  keep.push_back(&fresh);
+  t.batch.Put(Slice(impl_.Name("local-secrets")), impl_.StoreLocalSecrets(&keep));
+  impl_.catalog->RewriteAll();
+  impl_.search->RewriteAll();
+  EVAULT_TRY(impl_.Commit(t));
+  std::vector<crypto::BoxKeyPair> self;
+  for (const auto* k : keep) {
+    if (k == &fresh) {
+      self.push_back(std::move(fresh));
+    } else {
+      EVAULT_ASSIGN_OR_RETURN(auto copy, crypto::BoxKeyPair::FromSecretKey(k->secret_key().Clone()));
+      self.push_back(std::move(copy));
+    }
+  }
+  impl_.keyring.SetSelfKeys(std::move(self));
+  // Push the deletions out of the memtable, the WAL and every SST file that held them.
+  EVAULT_TRY(impl_.CompactAll());
+  return out;
+}
+
+Status SyncState::SetAutoPurge(bool on) {
+  Vault::Impl::Txn t = impl_.Begin();
+  if (on) {
+    impl_.catalog->Put(0, "config/auto-purge", "1");
+  } else {
+    impl_.catalog->Delete(0, "config/auto-purge");
+  }
+  return impl_.Commit(t);
+}
+
+Result<bool> SyncState::AutoPurge() {
+  EVAULT_ASSIGN_OR_RETURN(auto on, impl_.catalog->Get(0, "config/auto-purge"));
+  return on.has_value() && impl_.MyRole() == sync::v1::MONITOR;
+}
+
 Result<bool> SyncState::WriteCheckpointIfNeeded() {
-  if (!impl_.read_key) return false;
+  if (impl_.RequireWriter().has_value() == false) return false;  // legal devices and outsiders write nothing
   EVAULT_ASSIGN_OR_RETURN(auto stored, impl_.catalog->Scan(0, "pin/"));
   sync::v1::Checkpoint checkpoint;
   std::string summary;
@@ -551,8 +894,8 @@ Result<bool> SyncState::WriteCheckpointIfNeeded() {
   checkpoint.set_created(NowUtc());
   Vault::Impl::Txn t = impl_.Begin();
   const Bytes checkpoint_id = crypto::RandomBytes(kIdBytes);
-  impl_.PutObject(t, {ObjectKind::kCheckpoint, checkpoint_id, 1}, checkpoint.SerializeAsString(),
-                  SymmetricKey::Generate());
+  EVAULT_TRY(impl_.PutObject(t, {ObjectKind::kCheckpoint, checkpoint_id, 1, {}}, checkpoint.SerializeAsString(),
+                             SymmetricKey::Generate()));
   impl_.catalog->Delete(0, "checkpoint/due");
   EVAULT_TRY(impl_.Commit(t));
   return true;

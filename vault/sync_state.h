@@ -43,7 +43,7 @@ class SyncState {
   const crypto::SigningKeyPair& device() const;
   const crypto::Bytes& box_public_key() const;
   const Membership& membership() const;
-  bool admitted() const;  // holds the vault read key
+  bool admitted() const;  // an active member (admitted, not revoked)
   std::uint64_t author_seq() const;
   std::uint64_t pushed_seq() const;
   std::uint64_t pulled_seq() const;
@@ -87,6 +87,38 @@ class SyncState {
   };
   Result<std::vector<Admitted>> AdmitJoinRequests(const std::vector<sync::v1::JoinRequest>& requests);
 
+  // `evault member revoke`: the owner revokes a device. The server refuses it from its
+  // next call; a new key epoch begins, its keys sealed to every remaining owner,
+  // coordinator and monitor, so nothing written afterwards is readable to it.
+  struct Revoked {
+    std::string device_id;
+    std::uint64_t epoch = 0;
+    std::size_t rekeyed = 0;  // members the new epoch's keys were sealed to
+  };
+  Result<Revoked> RevokeMember(std::string_view device_id);
+
+  // `evault case grant`: seals every key of a case to a legal device. Returns how many.
+  Result<std::size_t> GrantCase(std::string_view case_id, std::string_view device_id);
+
+  // Run by owners and coordinators after each pull: seals to each member the keys its
+  // role should hold and it lacks (epoch keys after a revocation or a concurrent
+  // admission; new case keys of granted cases). Returns how many keys were shared.
+  Result<std::size_t> ShareMissingKeys();
+
+  // `evault purge --synced` (monitors): deletes every object of this device the server
+  // has acknowledged, with its attachments' chunks, rebuilds the local indexes from
+  // what is left, forgets the self key those objects were sealed to and compacts the
+  // database so the deleted values leave its files.
+  struct Purged {
+    std::size_t objects = 0;
+    std::size_t cases = 0;
+    std::size_t revisions = 0;
+    std::size_t attachments = 0;
+  };
+  Result<Purged> PurgeSynced();
+  Status SetAutoPurge(bool on);  // purge after every sync (monitors)
+  Result<bool> AutoPurge();
+
   // After a complete pull: records the heads this device has pinned in a signed,
   // encrypted checkpoint, if they moved since the last one.
   Result<bool> WriteCheckpointIfNeeded();
@@ -95,7 +127,7 @@ class SyncState {
     std::uint64_t unpushed_objects = 0;
     std::size_t pending_uploads = 0;
     std::size_t pending_downloads = 0;
-    std::size_t queued_objects = 0;  // pulled before this device held the read key
+    std::size_t queued_objects = 0;  // pulled, not (yet) readable by this device
   };
   Result<Summary> Pending();
 

@@ -67,7 +67,11 @@ Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& pas
   impl->DeriveKeys();
   impl->signing = crypto::SigningKeyPair::Generate();
   impl->box = crypto::BoxKeyPair::Generate();
-  if (!joining_vault_id) impl->read_key = SymmetricKey::Generate();
+  {
+    std::vector<crypto::BoxKeyPair> self;
+    self.push_back(crypto::BoxKeyPair::Generate());
+    impl->keyring.SetSelfKeys(std::move(self));
+  }
   EVAULT_ASSIGN_OR_RETURN(VaultHeader header,
                           SealRootWithPassphrase(impl->header.vault_id, kdf, passphrase, *impl->root));
   impl->header = std::move(header);
@@ -85,6 +89,18 @@ Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& pas
     genesis.mutable_subject()->set_box_key(Str(impl->box->public_key()));
     genesis.set_role(sync::v1::OWNER);
     genesis.set_created(NowUtc());
+    // Epoch 1 begins: its public keys are published, its secret sealed to the owner.
+    const SymmetricKey epoch_secret = SymmetricKey::Generate();
+    EVAULT_ASSIGN_OR_RETURN(EpochKeyPairs epoch, DeriveEpochKeys(epoch_secret));
+    genesis.set_epoch(1);
+    genesis.set_epoch_readers_key(Str(epoch.readers.public_key()));
+    genesis.set_epoch_members_key(Str(epoch.members.public_key()));
+    auto* key = genesis.add_keys();
+    key->set_kind(sync::v1::SealedKey::EPOCH_SECRET);
+    key->set_recipient(Str(impl->signing->public_key()));
+    key->set_epoch(1);
+    EVAULT_ASSIGN_OR_RETURN(Bytes sealed, crypto::SealToPublicKey(impl->box->public_key(), epoch_secret.bytes().span()));
+    key->set_sealed(Str(sealed));
     EVAULT_TRY(impl->PutMembershipOp(t, genesis));
   }
   EVAULT_TRY(impl->Commit(t));
@@ -133,7 +149,7 @@ Status Vault::ChangePassphrase(const SecretBytes& new_passphrase, const crypto::
 }
 
 Result<CaseInfo> Vault::CreateCase(std::string_view title, const std::vector<std::string>& tags) {
-  EVAULT_TRY(impl_->RequireReadKey());
+  EVAULT_TRY(impl_->RequireWriter());
   EVAULT_TRY(ValidateLabel("case title", title, 1000));
   for (const auto& tag : tags) EVAULT_TRY(ValidateLabel("tag", tag, 200));
   CaseInfo c;
@@ -147,8 +163,8 @@ Result<CaseInfo> Vault::CreateCase(std::string_view title, const std::vector<std
   json body = {{"case_id", c.id}, {"title", c.title},     {"status", c.status},
                {"tags", c.tags},  {"created", c.created}, {"author", c.author}};
   Impl::Txn t = impl_->Begin();
-  Bytes object_id = impl_->PutObject(t, {ObjectKind::kCase, case_id, 1}, CanonicalJson(body),
-                                     SymmetricKey::Generate());
+  EVAULT_ASSIGN_OR_RETURN(Bytes object_id, impl_->PutObject(t, {ObjectKind::kCase, case_id, 1, case_id},
+                                                            CanonicalJson(body), SymmetricKey::Generate()));
   impl_->catalog->Put(0, fmt::format("case/{}", c.id), Hex(object_id));
   EVAULT_TRY(impl_->Commit(t));
   return c;
@@ -173,7 +189,8 @@ Result<std::vector<CaseInfo>> Vault::ListCases() {
 Result<RecordRevision> Vault::AddRecord(std::string_view case_id, std::string_view record_json) {
   EVAULT_TRY(ParseId("case", case_id));
   EVAULT_ASSIGN_OR_RETURN(json record, ParseRecordJson(record_json));
-  EVAULT_TRY(impl_->LoadCase(case_id));
+  EVAULT_TRY(impl_->RequireWriter());
+  EVAULT_TRY(impl_->RequireKnownCase(case_id));
   const std::string record_id = Hex(crypto::RandomBytes(kIdBytes));
   return impl_->WriteRevision(case_id, record_id, record, {}, 1);
 }
@@ -286,7 +303,7 @@ struct FileCloser {
 
 Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs::path& file,
                                             const ProgressFn& progress) {
-  EVAULT_TRY(impl_->RequireReadKey());
+  EVAULT_TRY(impl_->RequireWriter());
   EVAULT_ASSIGN_OR_RETURN(std::string case_id, impl_->RecordCase(record_id));
   // O_NONBLOCK: opening a FIFO must not hang; only regular files are accepted below.
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -398,9 +415,13 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   Impl::Txn t = impl_->Begin();
   // The manifest shares the attachment's content key, so whoever can open it can
   // derive the chunk keys, and nobody else.
-  Bytes object_id = impl_->PutObject(t, {ObjectKind::kAttachmentManifest, attachment_id, 1},
-                                     body.dump(-1, ' ', false, json::error_handler_t::replace),
-                                     content_key);
+  auto manifest_id = impl_->PutObject(t, {ObjectKind::kAttachmentManifest, attachment_id, 1, *crypto::FromHex(case_id)},
+                                      body.dump(-1, ' ', false, json::error_handler_t::replace), content_key);
+  if (!manifest_id) {
+    cleanup();
+    return std::unexpected(manifest_id.error());
+  }
+  const Bytes& object_id = *manifest_id;
   impl_->catalog->Put(0, fmt::format("att/{}/{}", record_id, a.id), Hex(object_id));
   impl_->catalog->Put(0, fmt::format("attid/{}", a.id), Hex(object_id));
   impl_->catalog->Delete(0, pending_key);

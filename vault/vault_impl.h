@@ -31,6 +31,7 @@
 #include "vault/record.h"
 #include "vault/tokenizer.h"
 #include "vault/vault.h"
+#include "vault/keyring.h"
 #include "vault/membership.h"
 
 namespace evault::vault {
@@ -48,8 +49,9 @@ namespace detail {
 constexpr std::size_t kSearchPartitions = 16;
 constexpr std::size_t kChunksPerBatch = 8;
 constexpr char kChunksFamily[] = "chunks";
-// signing sk (64) | box sk (32) | has read key (1) | read key (32)
-constexpr std::size_t kLocalSecretsBytes = 64 + 32 + 1 + 32;
+// signing sk (64) | box sk (32) | self key count (1) | self sks (32 each, newest last)
+constexpr std::size_t kLocalSecretsFixedBytes = 64 + 32 + 1;
+constexpr std::size_t kMaxSelfKeys = 8;
 
 // RocksDB's info log records timestamps of activity; a seized vault should not.
 class SilentLogger : public rocksdb::Logger {
@@ -129,7 +131,7 @@ struct Vault::Impl {
   std::optional<SymmetricKey> token_key;
   std::optional<crypto::SigningKeyPair> signing;
   std::optional<crypto::BoxKeyPair> box;
-  std::optional<SymmetricKey> read_key;
+  Keyring keyring;
   std::unique_ptr<ObjectCodec> codec;
 
   std::unique_ptr<rocksdb::DB> db;
@@ -231,7 +233,8 @@ struct Vault::Impl {
     if (s.IsNotFound()) return Fail(ErrorCode::kCorrupt, "the vault's device keys are missing");
     EVAULT_TRY(FromRocks(s, "reading the device keys"));
     auto secrets = crypto::AeadOpen(local, AsBytes(std::string_view(raw.data(), raw.size())), LocalSecretsAd());
-    if (!secrets || secrets->size() != kLocalSecretsBytes) {
+    if (!secrets || secrets->size() < kLocalSecretsFixedBytes ||
+        secrets->size() != kLocalSecretsFixedBytes + 32 * secrets->data()[96]) {
       return Fail(ErrorCode::kTampered, "the vault's device keys failed authentication");
     }
     EVAULT_ASSIGN_OR_RETURN(auto sign, crypto::SigningKeyPair::FromSecretKey(
@@ -240,22 +243,33 @@ struct Vault::Impl {
                                            SecretBytes::CopyFrom(ByteView(secrets->data() + 64, 32))));
     signing.emplace(std::move(sign));
     box.emplace(std::move(boxk));
-    if (secrets->data()[96] == 1) {
-      EVAULT_ASSIGN_OR_RETURN(auto rk, SymmetricKey::FromBytes(
-                                           SecretBytes::CopyFrom(ByteView(secrets->data() + 97, 32))));
-      read_key.emplace(std::move(rk));
+    std::vector<crypto::BoxKeyPair> self;
+    for (std::size_t i = 0; i < secrets->data()[96]; ++i) {
+      EVAULT_ASSIGN_OR_RETURN(auto key, crypto::BoxKeyPair::FromSecretKey(SecretBytes::CopyFrom(
+                                            ByteView(secrets->data() + kLocalSecretsFixedBytes + 32 * i, 32))));
+      self.push_back(std::move(key));
     }
+    if (self.empty()) return Fail(ErrorCode::kCorrupt, "the vault's device keys are incomplete");
+    keyring.SetSelfKeys(std::move(self));
     return Ok();
   }
 
-  std::string StoreLocalSecrets() const {
+  // The device's secrets, sealed under the local-secrets subkey. `self` replaces the
+  // self keys when given (a purge), so the old ones are never written again.
+  std::string StoreLocalSecrets(const std::vector<const crypto::BoxKeyPair*>* self = nullptr) const {
     const SymmetricKey local = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kLocalSecrets);
-    SecretBytes secrets(kLocalSecretsBytes);
+    std::vector<const crypto::BoxKeyPair*> keys;
+    if (self != nullptr) {
+      keys = *self;
+    } else {
+      for (const auto& k : keyring.self_keys()) keys.push_back(&k);
+    }
+    SecretBytes secrets(kLocalSecretsFixedBytes + 32 * keys.size());
     std::memcpy(secrets.data(), signing->secret_key().data(), 64);
     std::memcpy(secrets.data() + 64, box->secret_key().data(), 32);
-    if (read_key) {
-      secrets.data()[96] = 1;
-      std::memcpy(secrets.data() + 97, read_key->data(), 32);
+    secrets.data()[96] = static_cast<std::uint8_t>(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::memcpy(secrets.data() + kLocalSecretsFixedBytes + 32 * i, keys[i]->secret_key().data(), 32);
     }
     return Str(crypto::AeadSeal(local, secrets.span(), LocalSecretsAd()));
   }
@@ -270,10 +284,7 @@ struct Vault::Impl {
     vault_id_hex = Hex(header.vault_id);
   }
 
-  // The codec points at the read key, so it is rebuilt when the key arrives or goes.
-  void MakeCodec() {
-    codec = std::make_unique<ObjectCodec>(header.vault_id, &*signing, read_key ? &*read_key : nullptr);
-  }
+  void MakeCodec() { codec = std::make_unique<ObjectCodec>(header.vault_id, &*signing); }
 
   Status LoadRoot() {
     const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
@@ -344,10 +355,82 @@ struct Vault::Impl {
     return object_id;
   }
 
-  Bytes PutObject(Txn& t, const ObjectIdentity& identity, std::string_view body,
-                  const SymmetricKey& content_key) {
+  // Seals and appends an object: case content to the case's key of the current epoch
+  // (made here if this device is the first to write to the case in this epoch), other
+  // objects to the epoch's members key.
+  Result<Bytes> PutObject(Txn& t, const ObjectIdentity& identity, std::string_view body,
+                          const SymmetricKey& content_key) {
+    EVAULT_ASSIGN_OR_RETURN(SealingKeys to, SealingFor(t, identity.case_id));
     Bytes object_id = crypto::RandomBytes(kIdBytes);
-    return Append(t, codec->Seal(object_id, identity, AsBytes(body), t.seq + 1, t.head, content_key));
+    EVAULT_ASSIGN_OR_RETURN(auto envelope,
+                            codec->Seal(object_id, identity, AsBytes(body), t.seq + 1, t.head, content_key, to));
+    return Append(t, envelope);
+  }
+
+  Result<SealingKeys> SealingFor(Txn& t, const Bytes& case_id) {
+    const std::uint64_t epoch = membership.current_epoch();
+    const EpochPublicKeys* keys = membership.Epoch(epoch);
+    if (keys == nullptr) return Fail(ErrorCode::kInvalidArgument, "this device has not been admitted to the vault yet");
+    SealingKeys to;
+    to.epoch = epoch;
+    to.readers = keys->readers;
+    to.author = keyring.self_keys().back().public_key();
+    if (case_id.empty()) {
+      to.second = keys->members;
+    } else {
+      EVAULT_ASSIGN_OR_RETURN(to.second, CaseKeyFor(t, case_id, epoch));
+    }
+    return to;
+  }
+
+  // The public key of `case_id` in `epoch`: a known one, or a new one announced in a
+  // CASE_KEY object (its secret sealed to the epoch's readers) in this transaction.
+  Result<Bytes> CaseKeyFor(Txn& t, const Bytes& case_id, std::uint64_t epoch) {
+    const std::string prefix = fmt::format("ckey/{}/{:016x}/", Hex(case_id), epoch);
+    EVAULT_ASSIGN_OR_RETURN(auto known, catalog->Scan(0, prefix));
+    if (!known.empty()) {
+      auto pk = crypto::FromHex(std::string_view(known.front().first).substr(prefix.size()));
+      if (!pk || pk->size() != 32) return Fail(ErrorCode::kCorrupt, "a stored case key is malformed");
+      return *pk;
+    }
+    const EpochPublicKeys* keys = membership.Epoch(epoch);
+    crypto::BoxKeyPair pair = crypto::BoxKeyPair::Generate();
+    EVAULT_ASSIGN_OR_RETURN(Bytes sealed, crypto::SealToPublicKey(keys->readers, pair.secret_key().span()));
+    json body = {{"case_id", Hex(case_id)}, {"epoch", epoch}, {"public_key", Hex(pair.public_key())},
+                 {"sealed_secret", Hex(sealed)}, {"created", NowUtc()}};
+    SealingKeys to;
+    to.epoch = epoch;
+    to.readers = keys->readers;
+    to.second = keys->members;
+    to.author = keyring.self_keys().back().public_key();
+    Bytes object_id = crypto::RandomBytes(kIdBytes);
+    EVAULT_ASSIGN_OR_RETURN(auto envelope, codec->Seal(object_id, {ObjectKind::kCaseKey, case_id, 1, {}},
+                                                       AsBytes(body.dump()), t.seq + 1, t.head,
+                                                       SymmetricKey::Generate(), to));
+    Append(t, envelope);
+    catalog->Put(0, prefix + Hex(pair.public_key()), Hex(object_id));
+    return pair.public_key();
+  }
+
+  std::optional<sync::v1::Role> MyRole() const { return membership.RoleOf(signing->public_key()); }
+
+  // Evidence may be written by admitted members that are not legal devices.
+  Status RequireWriter() const {
+    auto role = MyRole();
+    if (!role) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "this device has not been admitted to the vault yet (or was revoked); run `evault sync` after "
+                  "the inviter has synced");
+    }
+    if (*role == sync::v1::LEGAL) {
+      return Fail(ErrorCode::kPermissionDenied, "a legal device reads the cases granted to it; it cannot write evidence");
+    }
+    return Ok();
+  }
+
+  Result<OpenedObject> OpenEnvelope(const format::v1::ObjectEnvelope& e) const {
+    const Bytes object_id(e.object_id().begin(), e.object_id().end());
+    return codec->Open(e, object_id, keyring.For(e.key_epoch(), e.author() == Str(signing->public_key())));
   }
 
   // A membership operation by this device: checked against the rules first.
@@ -370,7 +453,7 @@ struct Vault::Impl {
       EVAULT_TRY(loaded.Apply(envelope));
     }
     membership = std::move(loaded);
-    return Ok();
+    return keyring.Absorb(membership, signing->public_key(), *box);
   }
 
   Result<format::v1::ObjectEnvelope> LoadEnvelope(std::string_view object_id_hex) {
@@ -424,6 +507,7 @@ struct Vault::Impl {
     if (membership_staged) {
       membership = std::move(*membership_staged);
       membership_staged.reset();
+      EVAULT_TRY(keyring.Absorb(membership, signing->public_key(), *box));  // keys this device sealed to itself
     }
     return Ok();
   }
@@ -434,8 +518,7 @@ struct Vault::Impl {
 
   Result<OpenedObject> LoadObject(std::string_view object_id_hex, ObjectKind kind) {
     EVAULT_ASSIGN_OR_RETURN(format::v1::ObjectEnvelope envelope, LoadEnvelope(object_id_hex));
-    const Bytes object_id(envelope.object_id().begin(), envelope.object_id().end());
-    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, codec->Open(envelope, object_id));
+    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, OpenEnvelope(envelope));
     if (opened.identity.kind != kind) {
       return Fail(ErrorCode::kTampered, "a stored object has the wrong kind");
     }
@@ -472,6 +555,55 @@ struct Vault::Impl {
     r.data = body.value("record", json::object());
     EVAULT_TRY(ValidateRecord(r.data));
     return r;
+  }
+
+  // A case this device may add records to: one it can read, or (a monitor) one whose
+  // key it has seen announced.
+  // The local catalog and search entries of one of this device's own objects (when
+  // the catalog is rebuilt after a purge).
+  Status IndexOwnObject(Txn& t, const OpenedObject& opened, const std::string& object_hex) {
+    const std::string logical = Hex(opened.identity.logical_id);
+    switch (opened.identity.kind) {
+      case ObjectKind::kCase:
+        catalog->Put(0, fmt::format("case/{}", logical), object_hex);
+        return Ok();
+      case ObjectKind::kRecordRevision: {
+        EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
+        IndexRevision(t, Field<std::string>(body, "case_id"), logical, object_hex,
+                      Field<std::vector<std::string>>(body, "parents"), body.value("record", json::object()));
+        return Ok();
+      }
+      case ObjectKind::kAttachmentManifest: {
+        EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
+        catalog->Put(0, fmt::format("att/{}/{}", Field<std::string>(body, "record_id"), logical), object_hex);
+        catalog->Put(0, fmt::format("attid/{}", logical), object_hex);
+        return Ok();
+      }
+      default:
+        return Ok();
+    }
+  }
+
+  // Flushes and compacts both column families, so deleted values leave the WAL and the
+  // table files (a purge).
+  Status CompactAll() {
+    EVAULT_TRY(FromRocks(db->Flush(rocksdb::FlushOptions(), handles), "flushing the vault database"));
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+    options.blob_garbage_collection_age_cutoff = 1.0;  // every blob file: purged chunks must go
+    for (auto* h : handles) {
+      EVAULT_TRY(FromRocks(db->CompactRange(options, h, nullptr, nullptr), "compacting the vault database"));
+    }
+    return Ok();
+  }
+
+  Status RequireKnownCase(std::string_view case_id) {
+    EVAULT_ASSIGN_OR_RETURN(auto readable, catalog->Get(0, fmt::format("case/{}", case_id)));
+    if (readable) return Ok();
+    EVAULT_ASSIGN_OR_RETURN(auto announced, catalog->Scan(0, fmt::format("ckey/{}/", case_id)));
+    if (!announced.empty()) return Ok();
+    return Fail(ErrorCode::kNotFound, fmt::format("no case with id {}", case_id));
   }
 
   Result<std::string> RecordCase(std::string_view record_id) {
@@ -521,10 +653,12 @@ struct Vault::Impl {
     json body = {{"record_id", r.record_id}, {"case_id", r.case_id}, {"revision", r.revision},
                  {"parents", r.parents},     {"created", r.created}, {"author", r.author},
                  {"record", record}};
-    EVAULT_TRY(RequireReadKey());
+    EVAULT_TRY(RequireWriter());
     Txn t = Begin();
-    Bytes object_id = PutObject(t, {ObjectKind::kRecordRevision, *crypto::FromHex(record_id), revision},
-                                CanonicalJson(body), SymmetricKey::Generate());
+    EVAULT_ASSIGN_OR_RETURN(Bytes object_id,
+                            PutObject(t, {ObjectKind::kRecordRevision, *crypto::FromHex(record_id), revision,
+                                          *crypto::FromHex(case_id)},
+                                      CanonicalJson(body), SymmetricKey::Generate()));
     r.revision_id = Hex(object_id);
     IndexRevision(t, r.case_id, r.record_id, r.revision_id, r.parents, record);
     EVAULT_TRY(Commit(t));
@@ -547,12 +681,6 @@ struct Vault::Impl {
     for (const auto& token : tokens) {
       search->Put(TokenPartition(token), fmt::format("t/{}/{}", token, record_id), "");
     }
-  }
-
-  Status RequireReadKey() const {
-    if (read_key) return Ok();
-    return Fail(ErrorCode::kInvalidArgument,
-                "this device has not been admitted to the vault yet; run `evault sync` after the inviter has synced");
   }
 
   Result<AttachmentInfo> AttachmentFromBody(const json& body, std::string_view id) {

@@ -41,22 +41,7 @@ inline Bytes HexOrDie(std::string_view hex) {
   return bytes.value_or(Bytes{});
 }
 
-inline const char* CodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return "kInvalidArgument";
-    case ErrorCode::kNotFound: return "kNotFound";
-    case ErrorCode::kAlreadyExists: return "kAlreadyExists";
-    case ErrorCode::kWrongPassphrase: return "kWrongPassphrase";
-    case ErrorCode::kTampered: return "kTampered";
-    case ErrorCode::kCorrupt: return "kCorrupt";
-    case ErrorCode::kUnsupportedVersion: return "kUnsupportedVersion";
-    case ErrorCode::kNotAVault: return "kNotAVault";
-    case ErrorCode::kIo: return "kIo";
-    case ErrorCode::kWeakParameters: return "kWeakParameters";
-    case ErrorCode::kInternal: return "kInternal";
-  }
-  return "unknown";
-}
+inline const char* CodeName(ErrorCode code) { return ErrorCodeName(code); }
 
 // Asserts `result` (a Result<T> or Status) failed with `code`.
 template <typename R>

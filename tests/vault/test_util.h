@@ -30,22 +30,6 @@
 namespace evault {
 
 // So that gtest prints error codes by name.
-inline const char* ErrorCodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return "kInvalidArgument";
-    case ErrorCode::kNotFound: return "kNotFound";
-    case ErrorCode::kAlreadyExists: return "kAlreadyExists";
-    case ErrorCode::kWrongPassphrase: return "kWrongPassphrase";
-    case ErrorCode::kTampered: return "kTampered";
-    case ErrorCode::kCorrupt: return "kCorrupt";
-    case ErrorCode::kUnsupportedVersion: return "kUnsupportedVersion";
-    case ErrorCode::kNotAVault: return "kNotAVault";
-    case ErrorCode::kIo: return "kIo";
-    case ErrorCode::kWeakParameters: return "kWeakParameters";
-    case ErrorCode::kInternal: return "kInternal";
-  }
-  return "(unknown)";
-}
 inline std::ostream& operator<<(std::ostream& os, ErrorCode code) { return os << ErrorCodeName(code); }
 
 }  // namespace evault
