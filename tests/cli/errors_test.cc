@@ -313,15 +313,21 @@ TEST_F(CliTest, NewerFormatVersionIsRefused) {
   const fs::path header = vault_ / "vault.header";
   std::string bytes = ReadFile(header);
   ASSERT_GT(bytes.size(), 10u);
-  // 8 magic bytes, then the protobuf: field 1 (format_version), varint 1.
+  // 8 magic bytes, then the protobuf: field 1 (format_version), varint 2.
   ASSERT_EQ(static_cast<unsigned char>(bytes[8]), 0x08);
-  ASSERT_EQ(static_cast<unsigned char>(bytes[9]), 0x01);
+  ASSERT_EQ(static_cast<unsigned char>(bytes[9]), 0x02);
   bytes[9] = 0x09;
   WriteFile(header, bytes);
   auto r = Ev({"case", "list"});
   EXPECT_CLEAN_ERROR(r);
   EXPECT_NE(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("newer"));
+  // Format 1 (one shared read key, before roles) is refused with a way forward.
+  bytes[9] = 0x01;
+  WriteFile(header, bytes);
+  r = Ev({"case", "list"});
+  EXPECT_CLEAN_ERROR(r);
+  EXPECT_THAT(r.err, HasSubstr("predates roles"));
 }
 
 TEST_F(CliTest, TruncatedHeaderIsAnError) {

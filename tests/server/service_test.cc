@@ -1,6 +1,9 @@
 // VaultSync over a real gRPC server on 127.0.0.1: every rule of server/service.h, and
 // every refusal with its status code, while other clients keep working.
 #include <atomic>
+#include <functional>
+#include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -165,11 +168,27 @@ TEST_F(ServiceTest, PushAndPullRoundTripAChain) {
   ASSERT_EQ(all.objects_size(), 6);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(all.objects(i).server_seq(), static_cast<std::uint64_t>(i + 1));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(all.objects(i + 1).object().SerializeAsString(), pushed[i].SerializeAsString());
-  // The objects still open with the read key: the server changed nothing.
-  vault::ObjectCodec codec(vault_.id, &owner_.signing, &vault_.read_key);
-  auto opened = codec.Open(all.objects(3).object(), ToBytes(pushed[2].object_id()));
-  ASSERT_TRUE(opened.has_value());
-  EXPECT_EQ(opened->body.view(), "record 2");
+  // The objects still open through each of their key slots (the epoch's readers key,
+  // the case key, the author's self key): the server changed nothing.
+  vault::ObjectCodec codec(vault_.id, &owner_.signing);
+  EXPECT_EQ(all.objects(3).object().key_epoch(), 1u);
+  EXPECT_EQ(all.objects(3).object().key_slots_size(), 3);
+  vault::OpeningKeys by_readers, by_case, by_self, by_members;
+  by_readers.readers = &vault_.Keys(1).pairs.readers;
+  by_case.second = {&vault_.Keys(1).case_key};
+  by_self.author = {&owner_.self};
+  by_members.second = {&vault_.Keys(1).pairs.members};
+  for (const vault::OpeningKeys* keys : {&by_readers, &by_case, &by_self}) {
+    auto opened = codec.Open(all.objects(3).object(), ToBytes(pushed[2].object_id()), *keys);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    EXPECT_EQ(opened->body.view(), "record 2");
+    EXPECT_EQ(opened->identity.kind, vault::ObjectKind::kRecordRevision);
+    EXPECT_EQ(opened->identity.case_id, vault_.case_id);
+  }
+  // A record is not for the members key (monitors read only announcements).
+  auto denied = codec.Open(all.objects(3).object(), ToBytes(pushed[2].object_id()), by_members);
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_EQ(denied.error().code, ErrorCode::kPermissionDenied);
 
   sv::PullResponse page;
   ASSERT_TRUE(owner_client_->Pull(2, 2, &page).ok());
@@ -370,6 +389,7 @@ TEST_F(ServiceTest, RevokedDevicesAreRefusedAtOnce) {
   auto fix = coordinator.device->chain;
   EXPECT_CODE(coordinator.client->Push({vault_.Revoke(*coordinator.device, owner_)}), StatusCode::PERMISSION_DENIED);
   coordinator.device->chain = fix;
+  vault_.epoch = 1;
   EXPECT_CODE(owner_client_->Push({vault_.Revoke(owner_, *coordinator.device)}), StatusCode::OK);
   // The live session stops working, and no new one is given.
   EXPECT_CODE(coordinator.client->Pull(0, 0, &pulled), StatusCode::PERMISSION_DENIED);
@@ -435,6 +455,698 @@ TEST_F(ServiceTest, JoinRequestFlow) {
   // The invite is closed now.
   Device late;
   EXPECT_CODE(join(SignedJoin(vault_, invite, late)), StatusCode::FAILED_PRECONDITION);
+}
+
+// --- roles by keys: the server applies vault::Membership to every pushed operation ---------
+//
+// The second line of defence: clients refuse a bad operation when they pull it, and an
+// honest server refuses it at push, so it is never stored and no one pulls it.
+
+class RoleKeysTest : public ServiceTest {
+ protected:
+  // Pushes one envelope made by `make` on `d`'s chain. A refused push rewinds the chain
+  // and the epoch the helpers seal in, as a client whose push failed would.
+  grpc::Status PushOne(Client& client, Device& d, const std::function<ObjectEnvelope()>& make,
+                       sv::PushResponse* response = nullptr) {
+    const Device::Chain chain = d.chain;
+    const std::uint64_t epoch = vault_.epoch;
+    const grpc::Status s = client.Push({make()}, response);
+    if (!s.ok()) {
+      d.chain = chain;
+      vault_.epoch = epoch;
+    }
+    return s;
+  }
+
+  // Everything the vault holds, as `client` pulls it (in pages).
+  std::vector<sv::PulledObject> PullAll(Client& client) {
+    std::vector<sv::PulledObject> out;
+    std::uint64_t after = 0;
+    for (int pages = 0; pages < 100; ++pages) {
+      sv::PullResponse r;
+      const grpc::Status s = client.Pull(after, 0, &r);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok() || r.objects_size() == 0) break;
+      for (const auto& o : r.objects()) out.push_back(o);
+      after = out.back().server_seq();
+      if (after >= r.head_seq()) break;
+    }
+    return out;
+  }
+
+  struct PulledOp {
+    std::uint64_t seq;
+    std::string author;
+    sv::MembershipOp op;
+  };
+  // The membership operations among `objects`, in server order.
+  static std::vector<PulledOp> Ops(const std::vector<sv::PulledObject>& objects) {
+    std::vector<PulledOp> out;
+    for (const auto& o : objects) {
+      if (o.object().public_body().empty()) continue;
+      sv::MembershipOp op;
+      EXPECT_TRUE(op.ParseFromString(o.object().public_body()));
+      out.push_back({o.server_seq(), o.object().author(), std::move(op)});
+    }
+    return out;
+  }
+  static std::vector<PulledOp> OpsOfKind(const std::vector<sv::PulledObject>& objects, sv::MembershipOp::Kind kind) {
+    std::vector<PulledOp> out;
+    for (auto& p : Ops(objects)) {
+      if (p.op.kind() == kind) out.push_back(std::move(p));
+    }
+    return out;
+  }
+  static int AuthoredBy(const std::vector<sv::PulledObject>& objects, const Device& d) {
+    int n = 0;
+    for (const auto& o : objects) n += o.object().author() == d.key() ? 1 : 0;
+    return n;
+  }
+};
+
+TEST_F(RoleKeysTest, GenesisMustBeginEpochOneAndSealItsSecretToTheOwner) {
+  Device owner, stranger;
+  auto create = [&](const std::function<void(sv::MembershipOp&)>& mutate) {
+    owner.chain = {};
+    sv::MembershipOp op = vault_.GenesisOp(owner);
+    mutate(op);
+    return CreateVault(vault_, vault_.Op(owner, op), kToken);
+  };
+  using Op = sv::MembershipOp;
+  const std::vector<std::pair<const char*, std::function<void(Op&)>>> bad = {
+      {"no keys", [](Op& op) { op.clear_keys(); }},
+      {"two keys", [&](Op& op) { *op.add_keys() = vault_.EpochSecretFor(owner, 1); }},
+      {"epoch 2", [](Op& op) { op.set_epoch(2); }},
+      {"epoch 0", [](Op& op) { op.set_epoch(0); }},
+      {"no readers key", [](Op& op) { op.clear_epoch_readers_key(); }},
+      {"short members key", [](Op& op) { op.mutable_epoch_members_key()->pop_back(); }},
+      {"a members seed", [&](Op& op) { *op.mutable_keys(0) = vault_.MembersSeedFor(owner, 1); }},
+      {"the key of epoch 2", [](Op& op) { op.mutable_keys(0)->set_epoch(2); }},
+      {"sealed to someone else", [&](Op& op) { *op.mutable_keys(0) = vault_.EpochSecretFor(stranger, 1); }},
+      {"an empty sealed key", [](Op& op) { op.mutable_keys(0)->clear_sealed(); }},
+      {"case tags on an epoch key", [](Op& op) { op.mutable_keys(0)->set_case_tag(std::string(16, 't')); }},
+      {"role coordinator", [](Op& op) { op.set_role(sv::COORDINATOR); }},
+  };
+  for (const auto& [what, mutate] : bad) {
+    SCOPED_TRACE(what);
+    EXPECT_CODE(create(mutate), StatusCode::INVALID_ARGUMENT);
+  }
+  // None of that spent the token or created the vault; the well-formed GENESIS does.
+  EXPECT_CODE(create([](Op&) {}), StatusCode::OK);
+  auto client = NewClient();
+  ASSERT_TRUE(client->Login(vault_, owner).ok());
+  const auto objects = PullAll(*client);
+  ASSERT_EQ(objects.size(), 1u);
+  const auto ops = Ops(objects);
+  ASSERT_EQ(ops.size(), 1u);
+  const sv::MembershipOp& g = ops[0].op;
+  EXPECT_EQ(g.epoch(), 1u);
+  EXPECT_EQ(g.epoch_readers_key(), Str(vault_.Keys(1).pairs.readers.public_key()));
+  ASSERT_EQ(g.keys_size(), 1);
+  EXPECT_EQ(g.keys(0).recipient(), owner.key());
+  // What the owner opens is the epoch secret itself.
+  auto secret = owner.box.OpenSealed(crypto::AsBytes(g.keys(0).sealed()));
+  ASSERT_TRUE(secret.has_value());
+  EXPECT_TRUE(secret->Equals(vault_.Keys(1).secret.bytes()));
+}
+
+TEST_F(RoleKeysTest, AdmitCarriesKeysForItsSubjectOnly) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member coordinator = AddMember(sv::COORDINATOR);
+  Device& c = *coordinator.device;
+  const Bytes monitor_invite = crypto::RandomBytes(32), legal_invite = crypto::RandomBytes(32),
+              coordinator_invite = crypto::RandomBytes(32);
+  ASSERT_TRUE(owner_client_->Push({vault_.Invite(owner_, monitor_invite, sv::MONITOR),
+                                   vault_.Invite(owner_, legal_invite, sv::LEGAL)})
+                  .ok());
+  ASSERT_TRUE(PushOne(*coordinator.client, c, [&] { return vault_.Invite(c, coordinator_invite, sv::COORDINATOR); }).ok());
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  Device monitor, legal, coordinator2;
+  auto admit = [&](const Device& subject, const Bytes& invite, sv::Role role,
+                   const std::vector<sv::SealedKey>& keys) {
+    sv::MembershipOp op = vault_.AdmitOp(subject, invite, role);
+    op.clear_keys();
+    for (const auto& k : keys) *op.add_keys() = k;
+    return PushOne(*owner_client_, owner_, [&] { return vault_.Op(owner_, op); });
+  };
+  sv::SealedKey seed_of_epoch_2 = vault_.MembersSeedFor(monitor, 1);
+  seed_of_epoch_2.set_epoch(2);
+  // Keys the subject's role may not hold, keys to someone else, keys of no epoch.
+  EXPECT_CODE(admit(monitor, monitor_invite, sv::MONITOR, {vault_.EpochSecretFor(monitor, 1)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(admit(monitor, monitor_invite, sv::MONITOR, {vault_.MembersSeedFor(monitor, 1), vault_.EpochSecretFor(c, 1)}),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(admit(monitor, monitor_invite, sv::MONITOR, {seed_of_epoch_2}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(admit(legal, legal_invite, sv::LEGAL, {vault_.EpochSecretFor(legal, 1)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(admit(legal, legal_invite, sv::LEGAL, {vault_.MembersSeedFor(legal, 1)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(admit(coordinator2, coordinator_invite, sv::COORDINATOR, {vault_.MembersSeedFor(coordinator2, 1)}),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+
+  // The invites are still open: the ADMITs with the right keys go through (the
+  // coordinator answers its own invite).
+  ASSERT_TRUE(PushOne(*owner_client_, owner_, [&] { return vault_.Admit(owner_, monitor, monitor_invite, sv::MONITOR); }).ok());
+  ASSERT_TRUE(PushOne(*owner_client_, owner_, [&] { return vault_.Admit(owner_, legal, legal_invite, sv::LEGAL); }).ok());
+  ASSERT_TRUE(
+      PushOne(*coordinator.client, c, [&] { return vault_.Admit(c, coordinator2, coordinator_invite, sv::COORDINATOR); })
+          .ok());
+  const auto admits = OpsOfKind(PullAll(*owner_client_), sv::MembershipOp::ADMIT);
+  ASSERT_EQ(admits.size(), 4u);  // the first coordinator's, then these three
+  auto only_key = [](const sv::MembershipOp& op, const Device& to, sv::SealedKey::Kind kind) {
+    ASSERT_EQ(op.keys_size(), 1);
+    EXPECT_EQ(op.keys(0).recipient(), to.key());
+    EXPECT_EQ(op.keys(0).kind(), kind);
+    EXPECT_EQ(op.keys(0).epoch(), 1u);
+  };
+  only_key(admits[1].op, monitor, sv::SealedKey::MEMBERS_SEED);
+  EXPECT_EQ(admits[2].op.keys_size(), 0);  // legal: cases come with grants
+  only_key(admits[3].op, coordinator2, sv::SealedKey::EPOCH_SECRET);
+  // The monitor's key opens to the members seed of epoch 1, and to nothing more.
+  auto seed = monitor.box.OpenSealed(crypto::AsBytes(admits[1].op.keys(0).sealed()));
+  ASSERT_TRUE(seed.has_value());
+  EXPECT_TRUE(seed->Equals(vault::MembersSeed(vault_.Keys(1).secret)));
+  EXPECT_FALSE(seed->Equals(vault_.Keys(1).secret.bytes()));
+  // All three can sync.
+  for (const Device* d : {&monitor, &legal, &coordinator2}) {
+    auto client = NewClient();
+    EXPECT_CODE(client->Login(vault_, *d), StatusCode::OK);
+  }
+}
+
+TEST_F(RoleKeysTest, LegalDevicePushesAreRefusedWhileItsPullsWork) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member legal = AddMember(sv::LEGAL);
+  Device& l = *legal.device;
+  // The owner writes a record of the case and grants the case to the legal device.
+  const ObjectEnvelope record = vault_.Sealed(owner_, "record for counsel");
+  ASSERT_TRUE(owner_client_->Push({record, vault_.Share(owner_, {vault_.CaseKeyFor(l, 1)})}).ok());
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  ASSERT_EQ(head, 5u);
+
+  // Whatever the legal device writes is refused: sealed objects, membership operations
+  // (even a grant to itself), chunks.
+  EXPECT_CODE(PushOne(*legal.client, l, [&] { return vault_.Sealed(l); }), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*legal.client, l, [&] { return vault_.Invite(l, crypto::RandomBytes(32), sv::LEGAL); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*legal.client, l, [&] { return vault_.Share(l, {vault_.CaseKeyFor(l, 1)}); }),
+              StatusCode::PERMISSION_DENIED);
+  sv::Chunk chunk;
+  chunk.set_chunk_id(Str(crypto::RandomBytes(16)));
+  chunk.set_data("sealed chunk");
+  EXPECT_CODE(legal.client->PutChunks({chunk}), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+
+  // Its pulls work: every object, none of its own.
+  const auto objects = PullAll(*legal.client);
+  ASSERT_EQ(objects.size(), head);
+  EXPECT_EQ(AuthoredBy(objects, l), 0);
+  EXPECT_EQ(objects[3].object().SerializeAsString(), record.SerializeAsString());
+  // It opens the grant with its box key, and the record with the granted case key.
+  const auto shares = OpsOfKind(objects, sv::MembershipOp::SHARE);
+  ASSERT_EQ(shares.size(), 1u);
+  ASSERT_EQ(shares[0].op.keys_size(), 1);
+  const sv::SealedKey& grant = shares[0].op.keys(0);
+  EXPECT_EQ(grant.recipient(), l.key());
+  EXPECT_EQ(grant.kind(), sv::SealedKey::CASE_KEY);
+  auto payload = l.box.OpenSealed(crypto::AsBytes(grant.sealed()));
+  ASSERT_TRUE(payload.has_value());
+  ASSERT_EQ(payload->size(), vault::kIdBytes + 32);
+  EXPECT_EQ(Bytes(payload->data(), payload->data() + vault::kIdBytes), vault_.case_id);
+  auto case_key = crypto::BoxKeyPair::FromSecretKey(
+      crypto::SecretBytes::CopyFrom(crypto::ByteView(payload->data() + vault::kIdBytes, 32)));
+  ASSERT_TRUE(case_key.has_value());
+  vault::ObjectCodec codec(vault_.id, &l.signing);
+  vault::OpeningKeys granted;
+  granted.second = {&*case_key};
+  auto opened = codec.Open(objects[3].object(), ToBytes(record.object_id()), granted);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  EXPECT_EQ(opened->body.view(), "record for counsel");
+  // Without the grant, its own keys open nothing of the owner's.
+  vault::OpeningKeys own;
+  own.author = {&l.self};
+  auto denied = codec.Open(objects[3].object(), ToBytes(record.object_id()), own);
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_EQ(denied.error().code, ErrorCode::kPermissionDenied);
+  // And it keeps pulling as the vault grows.
+  ASSERT_TRUE(owner_client_->Push({vault_.Sealed(owner_)}).ok());
+  sv::PullResponse more;
+  ASSERT_TRUE(legal.client->Pull(head, 0, &more).ok());
+  ASSERT_EQ(more.objects_size(), 1);
+  EXPECT_EQ(more.objects(0).server_seq(), head + 1);
+}
+
+TEST_F(RoleKeysTest, MonitorsMayNotPushMembershipOperations) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member monitor = AddMember(sv::MONITOR);
+  Member other = AddMember(sv::MONITOR);
+  Member legal = AddMember(sv::LEGAL);
+  Device& m = *monitor.device;
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  for (sv::Role role : {sv::COORDINATOR, sv::MONITOR, sv::LEGAL}) {
+    EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Invite(m, crypto::RandomBytes(32), role); }),
+                StatusCode::PERMISSION_DENIED);
+  }
+  // SHAREs of keys that suit their recipients: refused for the sharer.
+  EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Share(m, {vault_.MembersSeedFor(*other.device, 1)}); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Share(m, {vault_.CaseKeyFor(*legal.device, 1)}); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Revoke(m, *other.device); }), StatusCode::PERMISSION_DENIED);
+  // Nothing of it was stored.
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  const auto objects = PullAll(*owner_client_);
+  EXPECT_EQ(objects.size(), head);
+  EXPECT_EQ(AuthoredBy(objects, m), 0);
+  EXPECT_TRUE(OpsOfKind(objects, sv::MembershipOp::SHARE).empty());
+  // The other monitor and the legal device are untouched, and the monitor's own chain
+  // goes on with its next sealed object.
+  auto again = NewClient();
+  EXPECT_CODE(again->Login(vault_, *other.device), StatusCode::OK);
+  sv::PushResponse pushed;
+  EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Sealed(m); }, &pushed), StatusCode::OK);
+  ASSERT_EQ(pushed.server_seq_size(), 1);
+  EXPECT_EQ(pushed.server_seq(0), head + 1);
+}
+
+TEST_F(RoleKeysTest, OnlyTheOwnerRevokesAndTheRevokedDeviceIsShutOut) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member coordinator = AddMember(sv::COORDINATOR);
+  Member monitor = AddMember(sv::MONITOR);
+  Member victim = AddMember(sv::MONITOR);
+  Device& c = *coordinator.device;
+  Device& m = *monitor.device;
+  Device& v = *victim.device;
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  const std::vector<Keep> keep = {{&c, sv::COORDINATOR}, {&m, sv::MONITOR}};
+
+  // A coordinator's REVOKE, well formed and re-keying everyone else: refused.
+  EXPECT_CODE(PushOne(*coordinator.client, c,
+                      [&] { return vault_.Revoke(c, v, {{&owner_, sv::OWNER}, {&m, sv::MONITOR}}); }),
+              StatusCode::PERMISSION_DENIED);
+  // A monitor's, and the owner revoking itself: refused.
+  EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Revoke(m, v); }), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, owner_, keep); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  sv::PullResponse pulled;
+  EXPECT_CODE(victim.client->Pull(0, 0, &pulled), StatusCode::OK);
+
+  // The owner's REVOKE: accepted, beginning epoch 2 (so none of the above began it).
+  sv::PushResponse pushed;
+  ASSERT_EQ(vault_.epoch, 1u);
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, v, keep); }, &pushed), StatusCode::OK);
+  ASSERT_EQ(pushed.server_seq_size(), 1);
+  EXPECT_EQ(pushed.server_seq(0), head + 1);
+
+  // The revoked device: its live session is refused at once, and it gets no new one.
+  EXPECT_CODE(victim.client->Pull(0, 0, &pulled), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(victim.client->Push({vault_.Sealed(v)}), StatusCode::PERMISSION_DENIED);
+  std::vector<sv::Chunk> got;
+  EXPECT_CODE(victim.client->GetChunks({crypto::RandomBytes(16)}, &got), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(victim.client->Login(vault_, v), StatusCode::PERMISSION_DENIED);
+  auto fresh = NewClient();
+  EXPECT_CODE(fresh->Login(vault_, v), StatusCode::PERMISSION_DENIED);
+
+  // Everyone else goes on.
+  EXPECT_CODE(PushOne(*monitor.client, m, [&] { return vault_.Sealed(m); }), StatusCode::OK);
+  EXPECT_CODE(coordinator.client->Pull(0, 0, &pulled), StatusCode::OK);
+  EXPECT_EQ(pulled.head_seq(), head + 2);
+
+  // What everyone pulls: the REVOKE, with epoch 2's public keys and its keys for the
+  // remaining members only, each of the kind their role holds.
+  const auto objects = PullAll(*owner_client_);
+  EXPECT_EQ(AuthoredBy(objects, v), 0);
+  const auto revokes = OpsOfKind(objects, sv::MembershipOp::REVOKE);
+  ASSERT_EQ(revokes.size(), 1u);
+  const sv::MembershipOp& r = revokes[0].op;
+  EXPECT_EQ(revokes[0].author, owner_.key());
+  EXPECT_EQ(r.subject().signing_key(), v.key());
+  EXPECT_EQ(r.epoch(), 2u);
+  EXPECT_EQ(r.epoch_readers_key(), Str(vault_.Keys(2).pairs.readers.public_key()));
+  EXPECT_EQ(r.epoch_members_key(), Str(vault_.Keys(2).pairs.members.public_key()));
+  std::map<std::string, sv::SealedKey::Kind> to;
+  for (const auto& k : r.keys()) {
+    EXPECT_EQ(k.epoch(), 2u);
+    to[k.recipient()] = k.kind();
+  }
+  EXPECT_EQ(to, (std::map<std::string, sv::SealedKey::Kind>{{owner_.key(), sv::SealedKey::EPOCH_SECRET},
+                                                           {c.key(), sv::SealedKey::EPOCH_SECRET},
+                                                           {m.key(), sv::SealedKey::MEMBERS_SEED}}));
+  // A revoked device cannot be revoked again.
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, v, keep); }),
+              StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(RoleKeysTest, KeysOfANewEpochNeverReachARevokedDevice) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member coordinator = AddMember(sv::COORDINATOR);
+  Member coordinator2 = AddMember(sv::COORDINATOR);
+  Member monitor = AddMember(sv::MONITOR);
+  Member legal = AddMember(sv::LEGAL);
+  Device& c = *coordinator.device;
+  Device& c2 = *coordinator2.device;
+  Device& m = *monitor.device;
+  Device& l = *legal.device;
+  auto share = [&](Client& client, Device& by, const std::vector<sv::SealedKey>& keys) {
+    return PushOne(client, by, [&] { return vault_.Share(by, keys); });
+  };
+
+  // The owner revokes the coordinator: epoch 2 begins, re-keying the others.
+  ASSERT_TRUE(PushOne(*owner_client_, owner_, [&] {
+                return vault_.Revoke(owner_, c, {{&c2, sv::COORDINATOR}, {&m, sv::MONITOR}});
+              }).ok());
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  // Epoch 2's secret to the revoked coordinator: refused, from the owner or another
+  // coordinator, alone or next to a good key (an operation is refused whole).
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.EpochSecretFor(c, 2)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(share(*coordinator2.client, c2, {vault_.EpochSecretFor(c, 2)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.CaseKeyFor(l, 2), vault_.EpochSecretFor(c, 2)}),
+              StatusCode::PERMISSION_DENIED);
+  // A REVOKE sealing its new epoch to its own subject: refused.
+  EXPECT_CODE(PushOne(*owner_client_, owner_,
+                      [&] {
+                        sv::MembershipOp op = vault_.RevokeOp(owner_, m, {{&c2, sv::COORDINATOR}});
+                        *op.add_keys() = vault_.MembersSeedFor(m, 3);
+                        return vault_.Op(owner_, op);
+                      }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(vault_.epoch, 2u);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  // A key of an epoch it held before its revocation may still name it (documented in
+  // vault/membership.h: it held it anyway, and an honest sharer may lag).
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.EpochSecretFor(c, 1)}), StatusCode::OK);
+
+  // Then the monitor (epoch 3) and the legal device (epoch 4) are revoked.
+  ASSERT_TRUE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, m, {{&c2, sv::COORDINATOR}}); }).ok());
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.MembersSeedFor(m, 3)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.MembersSeedFor(m, 2)}), StatusCode::OK);
+  ASSERT_TRUE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, l, {{&c2, sv::COORDINATOR}}); }).ok());
+  EXPECT_CODE(share(*coordinator2.client, c2, {vault_.CaseKeyFor(l, 4)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(share(*coordinator2.client, c2, {vault_.CaseKeyFor(l, 3)}), StatusCode::OK);
+  // A key for a member still active: fine in the newest epoch.
+  EXPECT_CODE(share(*coordinator2.client, c2, {vault_.EpochSecretFor(owner_, 4)}), StatusCode::OK);
+
+  // In everything the server holds, no revoked device is named by a key of an epoch
+  // that began with or after its revocation.
+  const std::map<std::string, std::uint64_t> revoked_in = {{c.key(), 2}, {m.key(), 3}, {l.key(), 4}};
+  int keys_seen = 0;
+  for (const auto& p : Ops(PullAll(*owner_client_))) {
+    for (const auto& k : p.op.keys()) {
+      ++keys_seen;
+      auto it = revoked_in.find(k.recipient());
+      if (it != revoked_in.end()) EXPECT_LT(k.epoch(), it->second) << "a key for a revoked device";
+    }
+  }
+  EXPECT_EQ(keys_seen, 15);  // genesis 1, admits 3, revokes 3+2+2, shares 4
+  EXPECT_EQ(vault_.epoch, 4u);
+}
+
+TEST_F(RoleKeysTest, SealedKeysMustFitTheirRecipientsRole) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member coordinator = AddMember(sv::COORDINATOR);
+  Member monitor = AddMember(sv::MONITOR);
+  Member legal = AddMember(sv::LEGAL);
+  Device& c = *coordinator.device;
+  Device& m = *monitor.device;
+  Device& l = *legal.device;
+  Device stranger;
+  auto share = [&](Client& client, Device& by, const std::vector<sv::SealedKey>& keys) {
+    return PushOne(client, by, [&] { return vault_.Share(by, keys); });
+  };
+  auto with = [](sv::SealedKey k, const std::function<void(sv::SealedKey&)>& change) {
+    change(k);
+    return k;
+  };
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  const std::vector<std::pair<const char*, sv::SealedKey>> refused = {
+      {"an epoch secret to a monitor", vault_.EpochSecretFor(m, 1)},
+      {"an epoch secret to a legal device", vault_.EpochSecretFor(l, 1)},
+      {"a members seed to a coordinator", vault_.MembersSeedFor(c, 1)},
+      {"a members seed to a legal device", vault_.MembersSeedFor(l, 1)},
+      {"a case key to a monitor", vault_.CaseKeyFor(m, 1)},
+      {"a case key to a coordinator", vault_.CaseKeyFor(c, 1)},
+      {"a case key with a short case tag",
+       with(vault_.CaseKeyFor(l, 1), [](sv::SealedKey& k) { k.mutable_case_tag()->pop_back(); })},
+      {"a case key without a key tag", with(vault_.CaseKeyFor(l, 1), [](sv::SealedKey& k) { k.clear_key_tag(); })},
+      {"an epoch key with case tags",
+       with(vault_.EpochSecretFor(c, 1), [](sv::SealedKey& k) { k.set_key_tag(std::string(16, 'k')); })},
+      {"a key to a non-member", vault_.EpochSecretFor(stranger, 1)},
+      {"a key of epoch 0", with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_epoch(0); })},
+      {"a key of an epoch not begun", with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_epoch(2); })},
+      {"an empty sealed key", with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.clear_sealed(); })},
+      {"an oversized sealed key",
+       with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_sealed(std::string(129, 's')); })},
+      {"a key of no kind",
+       with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_kind(sv::SealedKey::KIND_UNSPECIFIED); })},
+  };
+  for (const auto& [what, key] : refused) {
+    SCOPED_TRACE(what);
+    EXPECT_CODE(share(*owner_client_, owner_, {key}), StatusCode::PERMISSION_DENIED);
+  }
+  // From a coordinator too; a good key does not carry a bad one through; no keys at all.
+  EXPECT_CODE(share(*coordinator.client, c, {vault_.EpochSecretFor(m, 1)}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.MembersSeedFor(m, 1), vault_.EpochSecretFor(m, 1)}),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(share(*owner_client_, owner_, {}), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+
+  // The keys that fit their recipients: accepted from the owner and from a coordinator.
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.MembersSeedFor(m, 1), vault_.CaseKeyFor(l, 1)}), StatusCode::OK);
+  EXPECT_CODE(share(*coordinator.client, c, {vault_.CaseKeyFor(l, 1), vault_.EpochSecretFor(owner_, 1)}),
+              StatusCode::OK);
+  const auto shares = OpsOfKind(PullAll(*monitor.client), sv::MembershipOp::SHARE);
+  ASSERT_EQ(shares.size(), 2u);
+  ASSERT_EQ(shares[0].op.keys_size(), 2);
+  EXPECT_EQ(shares[0].op.keys(0).recipient(), m.key());
+  EXPECT_EQ(shares[0].op.keys(0).kind(), sv::SealedKey::MEMBERS_SEED);
+  EXPECT_EQ(shares[0].op.keys(1).recipient(), l.key());
+  EXPECT_EQ(shares[0].op.keys(1).kind(), sv::SealedKey::CASE_KEY);
+  EXPECT_EQ(shares[1].author, c.key());
+  // The monitor's share opens to the members seed, which derives epoch 1's members key
+  // (what the monitor may read), not its readers key.
+  auto seed = m.box.OpenSealed(crypto::AsBytes(shares[0].op.keys(0).sealed()));
+  ASSERT_TRUE(seed.has_value());
+  auto members = crypto::BoxKeyPair::FromSeed(*seed);
+  ASSERT_TRUE(members.has_value());
+  EXPECT_EQ(members->public_key(), vault_.Keys(1).pairs.members.public_key());
+  EXPECT_NE(members->public_key(), vault_.Keys(1).pairs.readers.public_key());
+}
+
+TEST_F(RoleKeysTest, AReplayedOperationIsStoredAndAppliedOnce) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member monitor = AddMember(sv::MONITOR);
+  Member victim = AddMember(sv::MONITOR);
+  Device& m = *monitor.device;
+  const Bytes invite = crypto::RandomBytes(32);
+  // An INVITE whose reply was lost, pushed again: the same sequence, nothing new.
+  const ObjectEnvelope inv = vault_.Invite(owner_, invite, sv::COORDINATOR);
+  sv::PushResponse first, again;
+  ASSERT_TRUE(owner_client_->Push({inv}, &first).ok());
+  ASSERT_TRUE(owner_client_->Push({inv}, &again).ok());
+  ASSERT_EQ(again.server_seq_size(), 1);
+  EXPECT_EQ(again.server_seq(0), first.server_seq(0));
+  EXPECT_EQ(HeadSeq(*owner_client_), first.server_seq(0));
+  // The invite is answered once; its replay afterwards does not reopen it.
+  Device joiner;
+  const ObjectEnvelope adm = vault_.Admit(owner_, joiner, invite, sv::COORDINATOR);
+  sv::PushResponse admitted;
+  ASSERT_TRUE(owner_client_->Push({adm}, &admitted).ok());
+  sv::PushResponse late;
+  ASSERT_TRUE(owner_client_->Push({inv, adm}, &late).ok());
+  ASSERT_EQ(late.server_seq_size(), 2);
+  EXPECT_EQ(late.server_seq(0), first.server_seq(0));
+  EXPECT_EQ(late.server_seq(1), admitted.server_seq(0));
+  {
+    auto anonymous = NewClient();
+    sv::JoinResponse out;
+    grpc::ClientContext context;
+    anonymous->Prepare(context);
+    Device late_joiner;
+    EXPECT_CODE(anonymous->stub().Join(&context, SignedJoin(vault_, invite, late_joiner), &out),
+                StatusCode::FAILED_PRECONDITION);
+    EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Admit(owner_, late_joiner, invite, sv::COORDINATOR); }),
+                StatusCode::PERMISSION_DENIED);
+  }
+  // A REVOKE replayed, alone and ahead of a new object; a SHARE twice in one push.
+  const ObjectEnvelope rev = vault_.Revoke(owner_, *victim.device, {{&m, sv::MONITOR}, {&joiner, sv::COORDINATOR}});
+  sv::PushResponse revoked, replayed;
+  ASSERT_TRUE(owner_client_->Push({rev}, &revoked).ok());
+  ASSERT_TRUE(owner_client_->Push({rev, vault_.Sealed(owner_)}, &replayed).ok());
+  ASSERT_EQ(replayed.server_seq_size(), 2);
+  EXPECT_EQ(replayed.server_seq(0), revoked.server_seq(0));
+  EXPECT_EQ(replayed.server_seq(1), revoked.server_seq(0) + 1);
+  const ObjectEnvelope shr = vault_.Share(owner_, {vault_.MembersSeedFor(m, 1)});
+  sv::PushResponse shared;
+  ASSERT_TRUE(owner_client_->Push({shr, shr}, &shared).ok());
+  ASSERT_EQ(shared.server_seq_size(), 2);
+  EXPECT_EQ(shared.server_seq(0), shared.server_seq(1));
+  ASSERT_TRUE(owner_client_->Push({shr}).ok());
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  EXPECT_EQ(head, shared.server_seq(0));
+
+  // Each operation is stored once.
+  const auto objects = PullAll(*owner_client_);
+  EXPECT_EQ(objects.size(), head);
+  std::set<std::string> ids;
+  for (const auto& o : objects) EXPECT_TRUE(ids.insert(o.object().object_id()).second) << "stored twice";
+  EXPECT_EQ(OpsOfKind(objects, sv::MembershipOp::INVITE).size(), 3u);  // two by AddMember, this one
+  EXPECT_EQ(OpsOfKind(objects, sv::MembershipOp::REVOKE).size(), 1u);
+  EXPECT_EQ(OpsOfKind(objects, sv::MembershipOp::SHARE).size(), 1u);
+
+  // After a restart the server rebuilds the same membership from its store (a stored
+  // duplicate would not replay): the joiner is in, the victim out, the epoch is 2.
+  Start();
+  owner_client_ = NewClient();
+  ASSERT_TRUE(owner_client_->Login(vault_, owner_).ok());
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  auto joined = NewClient();
+  EXPECT_CODE(joined->Login(vault_, joiner), StatusCode::OK);
+  auto out = NewClient();
+  EXPECT_CODE(out->Login(vault_, *victim.device), StatusCode::PERMISSION_DENIED);
+  sv::PushResponse replayed_after_restart;
+  ASSERT_TRUE(owner_client_->Push({rev}, &replayed_after_restart).ok());
+  EXPECT_EQ(replayed_after_restart.server_seq(0), revoked.server_seq(0));
+  // The same operations signed anew (new envelopes) are applied to the present state:
+  // a used invite id, an existing member, a revoked device.
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Invite(owner_, invite, sv::COORDINATOR); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Admit(owner_, joiner, invite, sv::COORDINATOR); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, *victim.device); }),
+              StatusCode::PERMISSION_DENIED);
+  // Another member pushing the owner's operation: refused.
+  auto monitor_again = NewClient();
+  ASSERT_TRUE(monitor_again->Login(vault_, m).ok());
+  EXPECT_CODE(monitor_again->Push({rev}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(monitor_again->Push({inv}), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  // The next epoch is 3: the owner's REVOKE beginning it is accepted.
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, m, {{&joiner, sv::COORDINATOR}}); }),
+              StatusCode::OK);
+  EXPECT_EQ(vault_.epoch, 3u);
+}
+
+TEST_F(RoleKeysTest, OperationsOutOfOrderAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member a = AddMember(sv::MONITOR);
+  Member b = AddMember(sv::MONITOR);
+  Device& ad = *a.device;
+  Device& bd = *b.device;
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  auto revoke_op = [&](const std::function<void(sv::MembershipOp&)>& change) {
+    return PushOne(*owner_client_, owner_, [&] {
+      sv::MembershipOp op = vault_.RevokeOp(owner_, ad, {{&bd, sv::MONITOR}});
+      change(op);
+      return vault_.Op(owner_, op);
+    });
+  };
+  // A REVOKE whose epoch skips one, repeats the current one, or is missing: refused.
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, ad, {{&bd, sv::MONITOR}}, 3); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, ad, {{&bd, sv::MONITOR}}, 1); }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(revoke_op([](sv::MembershipOp& op) { op.clear_epoch(); }), StatusCode::PERMISSION_DENIED);
+  // ... or comes without the new epoch's public keys.
+  EXPECT_CODE(revoke_op([](sv::MembershipOp& op) { op.clear_epoch_readers_key(); }), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(revoke_op([](sv::MembershipOp& op) { op.set_epoch_members_key("short"); }), StatusCode::PERMISSION_DENIED);
+  // A SHARE of an epoch that has not begun.
+  EXPECT_CODE(PushOne(*owner_client_, owner_,
+                      [&] {
+                        sv::SealedKey k = vault_.MembersSeedFor(bd, 1);
+                        k.set_epoch(2);
+                        return vault_.Share(owner_, {k});
+                      }),
+              StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(vault_.epoch, 1u);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+
+  // Two REVOKEs pushed in the wrong order: the later one first is refused (its
+  // author's chain is not there yet), in one push or alone.
+  const Device::Chain before = owner_.chain;
+  const ObjectEnvelope r2 = vault_.Revoke(owner_, ad, {{&bd, sv::MONITOR}});  // epoch 2
+  const ObjectEnvelope r3 = vault_.Revoke(owner_, bd);                        // epoch 3
+  const Device::Chain after = owner_.chain;
+  EXPECT_CODE(owner_client_->Push({r3}), StatusCode::FAILED_PRECONDITION);
+  EXPECT_CODE(owner_client_->Push({r3, r2}), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  sv::PullResponse pulled;
+  EXPECT_CODE(a.client->Pull(0, 0, &pulled), StatusCode::OK);  // not revoked
+  // An ADMIT before its INVITE, in one push, on the right chain: refused by the rules,
+  // and neither is stored.
+  {
+    owner_.chain = before;
+    const std::uint64_t epoch = vault_.epoch;
+    vault_.epoch = 1;  // the keys the joiner would get now
+    Device joiner;
+    const Bytes invite = crypto::RandomBytes(32);
+    const ObjectEnvelope admit = vault_.Admit(owner_, joiner, invite, sv::MONITOR);
+    const ObjectEnvelope inv = vault_.Invite(owner_, invite, sv::MONITOR);
+    EXPECT_CODE(owner_client_->Push({admit, inv}), StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(HeadSeq(*owner_client_), head);
+    auto joined = NewClient();
+    EXPECT_CODE(joined->Login(vault_, joiner), StatusCode::PERMISSION_DENIED);
+    owner_.chain = after;
+    vault_.epoch = epoch;
+  }
+  // In order they are accepted, one after the other.
+  sv::PushResponse pushed;
+  ASSERT_TRUE(owner_client_->Push({r2, r3}, &pushed).ok());
+  ASSERT_EQ(pushed.server_seq_size(), 2);
+  EXPECT_EQ(pushed.server_seq(0), head + 1);
+  EXPECT_EQ(pushed.server_seq(1), head + 2);
+  std::vector<std::uint64_t> epochs;
+  for (const auto& p : OpsOfKind(PullAll(*owner_client_), sv::MembershipOp::REVOKE)) epochs.push_back(p.op.epoch());
+  EXPECT_EQ(epochs, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_CODE(a.client->Pull(0, 0, &pulled), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(b.client->Pull(0, 0, &pulled), StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(RoleKeysTest, AForgedOperationFromANonMemberIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  Member monitor = AddMember(sv::MONITOR);
+  const Bytes invite = crypto::RandomBytes(32);
+  ASSERT_TRUE(owner_client_->Push({vault_.Invite(owner_, invite, sv::COORDINATOR)}).ok());
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  Device stranger;
+
+  // It gets no sync session; a join session (anyone may have one) cannot push.
+  auto sync_client = NewClient();
+  EXPECT_CODE(sync_client->Login(vault_, stranger), StatusCode::PERMISSION_DENIED);
+  auto join_client = NewClient();
+  ASSERT_TRUE(join_client->Login(vault_, stranger, "join").ok());
+  EXPECT_CODE(join_client->Push({vault_.Admit(stranger, stranger, invite, sv::COORDINATOR)}),
+              StatusCode::PERMISSION_DENIED);
+  // Through a member's session: operations it did not sign are refused.
+  stranger.chain = {};
+  EXPECT_CODE(monitor.client->Push({vault_.Admit(stranger, stranger, invite, sv::COORDINATOR)}),
+              StatusCode::PERMISSION_DENIED);
+  stranger.chain = {};
+  EXPECT_CODE(monitor.client->Push({vault_.Share(stranger, {vault_.MembersSeedFor(*monitor.device, 1)})}),
+              StatusCode::PERMISSION_DENIED);
+  // An ADMIT of itself naming the owner as author, signed by the stranger: the owner's
+  // session (a stolen token, say) pushes it, and the signature gives it away.
+  {
+    vault::ObjectCodec codec(vault_.id, &stranger.signing);
+    const sv::MembershipOp op = vault_.AdmitOp(stranger, invite, sv::COORDINATOR);
+    ObjectEnvelope forged = codec.SealPublic(crypto::RandomBytes(vault::kIdBytes), crypto::AsBytes(op.SerializeAsString()),
+                                             owner_.chain.seq + 1, owner_.chain.head);
+    forged.set_author(owner_.key());
+    EXPECT_CODE(owner_client_->Push({forged}), StatusCode::INVALID_ARGUMENT);
+  }
+  // A GENESIS of its own for this vault: the vault exists.
+  stranger.chain = {};
+  EXPECT_CODE(CreateVault(vault_, vault_.Genesis(stranger), kToken2), StatusCode::ALREADY_EXISTS);
+
+  // Nothing of it is stored; the invite is still open for an honest ADMIT, and the
+  // stranger stays out.
+  EXPECT_EQ(HeadSeq(*owner_client_), head);
+  EXPECT_EQ(AuthoredBy(PullAll(*owner_client_), stranger), 0);
+  Device joiner;
+  EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Admit(owner_, joiner, invite, sv::COORDINATOR); }),
+              StatusCode::OK);
+  auto joined = NewClient();
+  EXPECT_CODE(joined->Login(vault_, joiner), StatusCode::OK);
+  auto still_out = NewClient();
+  EXPECT_CODE(still_out->Login(vault_, stranger), StatusCode::PERMISSION_DENIED);
 }
 
 // --- chunks ------------------------------------------------------------------------------
@@ -626,7 +1338,7 @@ TEST_F(ServiceTest, MembershipIsRebuiltFromTheStoreAfterARestart) {
   ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
   Member monitor = AddMember(sv::MONITOR);
   Member revoked = AddMember(sv::MONITOR);
-  ASSERT_TRUE(owner_client_->Push({vault_.Revoke(owner_, *revoked.device)}).ok());
+  ASSERT_TRUE(owner_client_->Push({vault_.Revoke(owner_, *revoked.device, {{monitor.device.get(), sv::MONITOR}})}).ok());
   const std::uint64_t head = HeadSeq(*owner_client_);
 
   Start();  // a new server process over the same data: sessions are gone
