@@ -454,6 +454,9 @@ int Run(int argc, char** argv) {
     if (as_json) {
       return PrintJson({{"device", v->device_id()}, {"vault", v->vault_id()},
                         {"server", config ? config->server : ""}, {"member", state.admitted()},
+                        {"role", state.admitted() ? vault::RoleName(*state.membership().RoleOf(state.device().public_key()))
+                                                  : ""},
+                        {"epoch", state.membership().current_epoch()},
                         {"unsynced_objects", pending.unpushed_objects},
                         {"attachments_to_upload", pending.pending_uploads},
                         {"attachments_to_download", pending.pending_downloads},
@@ -461,13 +464,18 @@ int Run(int argc, char** argv) {
     }
     fmt::print("device {}  vault {}\n", v->device_id(), v->vault_id());
     fmt::print("server {}\n", config ? config->server : "(none yet: evault sync --server HOST:PORT)");
-    if (!state.admitted()) fmt::print("not yet admitted: run `evault sync` after the inviter has synced\n");
+    if (!state.admitted()) {
+      fmt::print("not a member: not yet admitted (run `evault sync` after the inviter has synced), or revoked\n");
+    } else {
+      fmt::print("role {}, key epoch {}\n", vault::RoleName(*state.membership().RoleOf(state.device().public_key())),
+                 state.membership().current_epoch());
+    }
     fmt::print("{} objects not yet synced, {} attachments to upload, {} to download\n", pending.unpushed_objects,
                pending.pending_uploads, pending.pending_downloads);
   });
 
   // member
-  auto* member = app.add_subcommand("member", "Devices of this vault: invite, list, revoke");
+  auto* member = app.add_subcommand("member", "Devices of this vault: invite, list, role, revoke");
   member->require_subcommand(1);
   auto* member_invite = member->add_subcommand("invite", "Invite a device (prints a one-line invite code)");
   std::string role_name;
@@ -496,6 +504,22 @@ int Run(int argc, char** argv) {
     auto revoked = Check(state.RevokeMember(revoke_device));
     fmt::print("revoked {}: key epoch {} began, its keys sealed to {} remaining devices\n", revoked.device_id,
                revoked.epoch, revoked.rekeyed);
+    SyncIfConfigured(*v, state);
+  });
+  auto* member_role = member->add_subcommand("role", "Give a device another role (owner only)");
+  std::string role_device, new_role;
+  member_role->add_option("DEVICE", role_device, "The device's id (from `evault member list`)")->required();
+  member_role->add_option("--role", new_role, "coordinator, monitor or legal")->required();
+  member_role->callback([&] {
+    auto role = vault::RoleFromName(new_role);
+    if (!role || *role == sync::v1::OWNER) {
+      throw CommandError{{ErrorCode::kInvalidArgument, "--role must be coordinator, monitor or legal"}};
+    }
+    auto v = OpenVault(g);
+    vault::SyncState state(*v);
+    auto changed = Check(state.ChangeRole(role_device, *role));
+    fmt::print("{} is now a {}: key epoch {} began, its keys sealed to {} devices\n", changed.device_id, new_role,
+               changed.epoch, changed.rekeyed);
     SyncIfConfigured(*v, state);
   });
   auto* member_list = member->add_subcommand("list", "Devices with role and fingerprint");

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include "crypto/identity.h"
@@ -58,6 +60,14 @@ bool Membership::CanRevoke(ByteView signing_key) const {
   return m != nullptr && !m->revoked && m->role == sync::v1::OWNER;
 }
 
+Role Member::RoleAt(std::uint64_t epoch) const {
+  Role at = roles.empty() ? role : roles.front().second;
+  for (const auto& [from, r] : roles) {
+    if (from <= epoch) at = r;
+  }
+  return at;
+}
+
 std::optional<Role> Membership::RoleOf(ByteView signing_key) const {
   const Member* m = Find(signing_key);
   if (m == nullptr || m->revoked) return std::nullopt;
@@ -96,50 +106,66 @@ bool Membership::HasDelivered(ByteView recipient, sync::v1::SealedKey::Kind kind
 // operation itself has taken effect (an ADMIT's subject is a member, a REVOKE's subject
 // is revoked and its epoch has begun).
 Status Membership::CheckKeys(const MembershipOp& op) const {
-  const std::uint64_t epochs_after =
-      op.kind() == MembershipOp::GENESIS || op.kind() == MembershipOp::REVOKE ? epochs_.size() + 1 : epochs_.size();
+  const bool begins_epoch = op.kind() == MembershipOp::GENESIS || op.kind() == MembershipOp::REVOKE ||
+                            op.kind() == MembershipOp::CHANGE_ROLE;
+  const std::uint64_t epochs_after = begins_epoch ? epochs_.size() + 1 : epochs_.size();
+  auto suits = [](sync::v1::SealedKey::Kind kind, Role role) {
+    switch (kind) {
+      case sync::v1::SealedKey::EPOCH_SECRET: return role == sync::v1::OWNER || role == sync::v1::COORDINATOR;
+      case sync::v1::SealedKey::MEMBERS_SEED: return role == sync::v1::MONITOR;
+      case sync::v1::SealedKey::CASE_KEY: return role == sync::v1::LEGAL;
+      default: return false;
+    }
+  };
   for (const auto& k : op.keys()) {
-    sync::v1::Role role = sync::v1::ROLE_UNSPECIFIED;
-    std::uint64_t revoked_in = 0;
+    if (k.kind() != sync::v1::SealedKey::EPOCH_SECRET && k.kind() != sync::v1::SealedKey::MEMBERS_SEED &&
+        k.kind() != sync::v1::SealedKey::CASE_KEY) {
+      return Fail(ErrorCode::kTampered, "a sealed key has an unknown kind");
+    }
+    if (k.epoch() == 0 || k.epoch() > epochs_after) return Fail(ErrorCode::kTampered, "a key names an epoch that does not exist");
+    if (k.sealed().empty() || k.sealed().size() > kMaxSealedBytes) return Fail(ErrorCode::kTampered, "a sealed key is malformed");
+    if (k.kind() == sync::v1::SealedKey::CASE_KEY) {
+      if (k.case_tag().size() != kTagBytes || k.key_tag().size() != kTagBytes) {
+        return Fail(ErrorCode::kTampered, "a case key has malformed tags");
+      }
+    } else if (!k.case_tag().empty() || !k.key_tag().empty()) {
+      return Fail(ErrorCode::kTampered, "an epoch key carries case tags");
+    }
+    bool allowed = false;
     if (op.kind() == MembershipOp::GENESIS || op.kind() == MembershipOp::ADMIT) {
       if (k.recipient() != op.subject().signing_key()) {
         return Fail(ErrorCode::kTampered, "a key in this operation is sealed to someone other than its subject");
       }
-      role = op.role();
+      allowed = suits(k.kind(), op.role());
     } else {
       const Member* m = Find(View(k.recipient()));
       if (m == nullptr) return Fail(ErrorCode::kTampered, "a key is sealed to a device that is not a member");
-      role = m->role;
-      revoked_in = m->revoked ? m->revoked_in_epoch : 0;
-      if (op.kind() == MembershipOp::REVOKE && k.recipient() == op.subject().signing_key()) revoked_in = epochs_after;
+      const bool subject = op.kind() != MembershipOp::SHARE && k.recipient() == op.subject().signing_key();
+      std::uint64_t revoked_in = m->revoked ? m->revoked_in_epoch : 0;
+      Role current = m->role;
+      Role during = m->RoleAt(k.epoch());
+      if (subject && op.kind() == MembershipOp::REVOKE) revoked_in = epochs_after;
+      if (subject && op.kind() == MembershipOp::CHANGE_ROLE) {
+        current = op.role();
+        if (k.epoch() >= epochs_after) during = op.role();
+      }
+      if (revoked_in != 0 && k.epoch() >= revoked_in) {
+        return Fail(ErrorCode::kTampered, "a key of an epoch after its revocation is sealed to a revoked device");
+      }
+      allowed = (revoked_in == 0 && suits(k.kind(), current)) || suits(k.kind(), during);
     }
-    if (k.epoch() == 0 || k.epoch() > epochs_after) return Fail(ErrorCode::kTampered, "a key names an epoch that does not exist");
-    if (revoked_in != 0 && k.epoch() >= revoked_in) {
-      return Fail(ErrorCode::kTampered, "a key of an epoch after its revocation is sealed to a revoked device");
-    }
-    if (k.sealed().empty() || k.sealed().size() > kMaxSealedBytes) return Fail(ErrorCode::kTampered, "a sealed key is malformed");
-    const bool reader = role == sync::v1::OWNER || role == sync::v1::COORDINATOR;
-    switch (k.kind()) {
-      case sync::v1::SealedKey::EPOCH_SECRET:
-        if (!reader) return Fail(ErrorCode::kTampered, "an epoch secret is sealed to a device that may not read the archive");
-        break;
-      case sync::v1::SealedKey::MEMBERS_SEED:
-        if (role != sync::v1::MONITOR) return Fail(ErrorCode::kTampered, "a members key is sealed to a device that is not a monitor");
-        break;
-      case sync::v1::SealedKey::CASE_KEY:
-        if (role != sync::v1::LEGAL) return Fail(ErrorCode::kTampered, "a case key is sealed to a device that is not legal");
-        if (k.case_tag().size() != kTagBytes || k.key_tag().size() != kTagBytes) {
-          return Fail(ErrorCode::kTampered, "a case key has malformed tags");
-        }
-        break;
-      default:
-        return Fail(ErrorCode::kTampered, "a sealed key has an unknown kind");
-    }
-    if (k.kind() != sync::v1::SealedKey::CASE_KEY && (!k.case_tag().empty() || !k.key_tag().empty())) {
-      return Fail(ErrorCode::kTampered, "an epoch key carries case tags");
-    }
+    if (!allowed) return Fail(ErrorCode::kTampered, "a key is sealed to a device whose role may not hold it");
   }
   return Ok();
+}
+
+// REVOKE and CHANGE_ROLE: the owner begins the next epoch with fresh public keys.
+Status Membership::BeginEpoch(const MembershipOp& op) {
+  if (op.epoch() != epochs_.size() + 1 || !ValidPublicKey(op.epoch_readers_key()) ||
+      !ValidPublicKey(op.epoch_members_key())) {
+    return Fail(ErrorCode::kTampered, "the operation must begin the next epoch");
+  }
+  return CheckKeys(op);
 }
 
 void Membership::RecordKeys(const MembershipOp& op) {
@@ -165,7 +191,8 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
   };
   auto new_member = [&](Role role) {
     Member m{Bytes(subject.signing_key().begin(), subject.signing_key().end()),
-             Bytes(subject.box_key().begin(), subject.box_key().end()), role, false, op.created(), 0};
+             Bytes(subject.box_key().begin(), subject.box_key().end()), role, false, op.created(), 0,
+             {{std::max<std::uint64_t>(epochs_.size(), 1), role}}};
     members_[subject.signing_key()] = std::move(m);
   };
   if (op.kind() != MembershipOp::GENESIS && members_.empty()) {
@@ -219,13 +246,27 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       if (it == members_.end() || it->second.revoked || subject.signing_key() == e.author()) {
         return Fail(ErrorCode::kTampered, "REVOKE of an unknown, revoked or own device");
       }
-      if (op.epoch() != epochs_.size() + 1 || !ValidPublicKey(op.epoch_readers_key()) ||
-          !ValidPublicKey(op.epoch_members_key())) {
-        return Fail(ErrorCode::kTampered, "REVOKE must begin the next epoch");
-      }
-      EVAULT_TRY(CheckKeys(op));
+      EVAULT_TRY(BeginEpoch(op));
       it->second.revoked = true;
       it->second.revoked_in_epoch = op.epoch();
+      epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
+                         Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
+      RecordKeys(op);
+      return Ok();
+    }
+    case MembershipOp::CHANGE_ROLE: {
+      if (!CanRevoke(author)) return Fail(ErrorCode::kTampered, "CHANGE_ROLE signed by a device that may not change roles");
+      auto it = members_.find(subject.signing_key());
+      if (it == members_.end() || it->second.revoked || subject.signing_key() == e.author()) {
+        return Fail(ErrorCode::kTampered, "CHANGE_ROLE of an unknown, revoked or own device");
+      }
+      if ((op.role() != sync::v1::COORDINATOR && op.role() != sync::v1::MONITOR && op.role() != sync::v1::LEGAL) ||
+          op.role() == it->second.role) {
+        return Fail(ErrorCode::kTampered, "CHANGE_ROLE to an invalid or unchanged role");
+      }
+      EVAULT_TRY(BeginEpoch(op));
+      it->second.role = op.role();
+      it->second.roles.emplace_back(op.epoch(), op.role());
       epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
                          Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
       RecordKeys(op);

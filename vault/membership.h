@@ -16,12 +16,16 @@
 //            epoch current+1 (new public keys) with keys for the remaining members.
 //   SHARE    by an active OWNER or COORDINATOR: keys for members who lack them (a new
 //            epoch's keys, or a case's keys to a legal device: a grant).
-// Every sealed key must suit its recipient's role (EPOCH_SECRET to owners and
-// coordinators, MEMBERS_SEED to monitors, CASE_KEY to legal devices), name an epoch
-// that exists, and never reach a device for an epoch that began with or after its
-// revocation. A key for an older epoch may still name a since-revoked device: that
-// device held it anyway, and refusing it would wedge an honest sharer that had not
-// yet seen the revocation.
+//   CHANGE_ROLE by the active OWNER; the subject must be another active member and the
+//            role COORDINATOR, MONITOR or LEGAL and new; begins epoch current+1, like
+//            REVOKE, so a device that loses a right loses it for everything written next.
+// Every sealed key must name an epoch that exists and suit its recipient's role: its
+// current role, or the role it had in that key's epoch (EPOCH_SECRET to owners and
+// coordinators, MEMBERS_SEED to monitors, CASE_KEY to legal devices); and never reach
+// a device for an epoch that began with or after its revocation. The second clause
+// accepts a key of an older epoch sealed by a sharer that had not yet seen a
+// revocation or demotion: the device held that key anyway, and refusing it would wedge
+// an honest sharer's history.
 #pragma once
 
 #include <map>
@@ -45,6 +49,10 @@ struct Member {
   bool revoked = false;
   std::string admitted;  // "created" of the admitting operation
   std::uint64_t revoked_in_epoch = 0;  // the epoch its revocation began
+  std::vector<std::pair<std::uint64_t, sync::v1::Role>> roles;  // (first epoch, role), oldest first
+
+  // The role it held during `epoch` (its first role for epochs before it joined).
+  sync::v1::Role RoleAt(std::uint64_t epoch) const;
 };
 
 struct EpochPublicKeys {
@@ -99,6 +107,7 @@ class Membership {
   std::set<std::pair<std::string, std::string>> grants_;
 
   Status CheckKeys(const sync::v1::MembershipOp& op) const;
+  Status BeginEpoch(const sync::v1::MembershipOp& op);
   void RecordKeys(const sync::v1::MembershipOp& op);
 };
 

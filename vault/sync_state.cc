@@ -606,7 +606,47 @@ Result<const Member*> FindMember(const Membership& membership, std::string_view 
 
 }  // namespace
 
-Result<SyncState::Revoked> SyncState::RevokeMember(std::string_view device_id) {
+namespace {
+
+// REVOKE or CHANGE_ROLE of `subject`: begins the next epoch with fresh keys, sealed to
+// every remaining owner, coordinator and monitor as its role (after the change) asks;
+// never to a revoked subject.
+Result<MembershipOp> NewEpochOp(const Membership& state, MembershipOp::Kind kind, const Member& subject,
+                                sync::v1::Role role, std::size_t& rekeyed) {
+  const std::uint64_t epoch = state.current_epoch() + 1;
+  const SymmetricKey epoch_secret = SymmetricKey::Generate();
+  EVAULT_ASSIGN_OR_RETURN(EpochKeyPairs pairs, DeriveEpochKeys(epoch_secret));
+  MembershipOp op;
+  op.set_kind(kind);
+  op.mutable_subject()->set_signing_key(Str(subject.signing_key));
+  op.mutable_subject()->set_box_key(Str(subject.box_key));
+  op.set_role(role);
+  op.set_epoch(epoch);
+  op.set_epoch_readers_key(Str(pairs.readers.public_key()));
+  op.set_epoch_members_key(Str(pairs.members.public_key()));
+  op.set_created(NowUtc());
+  const SecretBytes members_seed = MembersSeed(epoch_secret);
+  rekeyed = 0;
+  for (const auto& [key, m] : state.members()) {
+    const bool is_subject = m.signing_key == subject.signing_key;
+    if (m.revoked || (is_subject && kind == MembershipOp::REVOKE)) continue;
+    const sync::v1::Role r = is_subject ? role : m.role;
+    if (r == sync::v1::OWNER || r == sync::v1::COORDINATOR) {
+      EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, sync::v1::SealedKey::EPOCH_SECRET, epoch, epoch_secret.bytes().span()));
+      *op.add_keys() = std::move(k);
+      ++rekeyed;
+    } else if (r == sync::v1::MONITOR) {
+      EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, sync::v1::SealedKey::MEMBERS_SEED, epoch, members_seed.span()));
+      *op.add_keys() = std::move(k);
+      ++rekeyed;
+    }
+  }
+  return op;
+}
+
+}  // namespace
+
+Result<SyncState::EpochChange> SyncState::RevokeMember(std::string_view device_id) {
   const Membership& state = impl_.membership;
   if (!state.CanRevoke(impl_.signing->public_key())) {
     return Fail(ErrorCode::kPermissionDenied, "only the vault owner may revoke devices");
@@ -616,34 +656,30 @@ Result<SyncState::Revoked> SyncState::RevokeMember(std::string_view device_id) {
   if (subject->signing_key == impl_.signing->public_key()) {
     return Fail(ErrorCode::kInvalidArgument, "a device cannot revoke itself");
   }
-  // A new epoch: fresh keys, sealed to every remaining reader and monitor, never to
-  // the revoked device.
-  const std::uint64_t epoch = state.current_epoch() + 1;
-  const SymmetricKey epoch_secret = SymmetricKey::Generate();
-  EVAULT_ASSIGN_OR_RETURN(EpochKeyPairs pairs, DeriveEpochKeys(epoch_secret));
-  MembershipOp op;
-  op.set_kind(MembershipOp::REVOKE);
-  op.mutable_subject()->set_signing_key(Str(subject->signing_key));
-  op.mutable_subject()->set_box_key(Str(subject->box_key));
-  op.set_role(subject->role);
-  op.set_epoch(epoch);
-  op.set_epoch_readers_key(Str(pairs.readers.public_key()));
-  op.set_epoch_members_key(Str(pairs.members.public_key()));
-  op.set_created(NowUtc());
-  Revoked out{DeviceIdFromKey(subject->signing_key), epoch, 0};
-  const SecretBytes members_seed = MembersSeed(epoch_secret);
-  for (const auto& [key, m] : state.members()) {
-    if (m.revoked || m.signing_key == subject->signing_key) continue;
-    if (m.role == sync::v1::OWNER || m.role == sync::v1::COORDINATOR) {
-      EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, sync::v1::SealedKey::EPOCH_SECRET, epoch, epoch_secret.bytes().span()));
-      *op.add_keys() = std::move(k);
-      ++out.rekeyed;
-    } else if (m.role == sync::v1::MONITOR) {
-      EVAULT_ASSIGN_OR_RETURN(auto k, SealKeyTo(m, sync::v1::SealedKey::MEMBERS_SEED, epoch, members_seed.span()));
-      *op.add_keys() = std::move(k);
-      ++out.rekeyed;
-    }
+  EpochChange out{DeviceIdFromKey(subject->signing_key), state.current_epoch() + 1, 0};
+  EVAULT_ASSIGN_OR_RETURN(MembershipOp op, NewEpochOp(state, MembershipOp::REVOKE, *subject, subject->role, out.rekeyed));
+  Vault::Impl::Txn t = impl_.Begin();
+  EVAULT_TRY(impl_.PutMembershipOp(t, op));
+  EVAULT_TRY(impl_.Commit(t));
+  return out;
+}
+
+Result<SyncState::EpochChange> SyncState::ChangeRole(std::string_view device_id, sync::v1::Role role) {
+  const Membership& state = impl_.membership;
+  if (!state.CanRevoke(impl_.signing->public_key())) {
+    return Fail(ErrorCode::kPermissionDenied, "only the vault owner may change roles");
   }
+  if (role != sync::v1::COORDINATOR && role != sync::v1::MONITOR && role != sync::v1::LEGAL) {
+    return Fail(ErrorCode::kInvalidArgument, "the role must be coordinator, monitor or legal");
+  }
+  EVAULT_ASSIGN_OR_RETURN(const Member* subject, FindMember(state, device_id));
+  if (subject->revoked) return Fail(ErrorCode::kInvalidArgument, "that device is revoked");
+  if (subject->signing_key == impl_.signing->public_key()) {
+    return Fail(ErrorCode::kInvalidArgument, "the owner's role cannot change");
+  }
+  if (subject->role == role) return Fail(ErrorCode::kAlreadyExists, fmt::format("that device already is a {}", RoleName(role)));
+  EpochChange out{DeviceIdFromKey(subject->signing_key), state.current_epoch() + 1, 0};
+  EVAULT_ASSIGN_OR_RETURN(MembershipOp op, NewEpochOp(state, MembershipOp::CHANGE_ROLE, *subject, role, out.rekeyed));
   Vault::Impl::Txn t = impl_.Begin();
   EVAULT_TRY(impl_.PutMembershipOp(t, op));
   EVAULT_TRY(impl_.Commit(t));
@@ -726,10 +762,15 @@ Result<std::size_t> SyncState::GrantCase(std::string_view case_id, std::string_v
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("cases are granted to legal devices; that device is a {}", RoleName(legal->role)));
   }
+  {
+    // The case must have a key in the current epoch for the grant to cover what is
+    // written next; announce one now if nobody has yet (committed first: the grant
+    // below reads the announcement back).
+    Vault::Impl::Txn announce = impl_.Begin();
+    EVAULT_TRY(impl_.CaseKeyFor(announce, case_bytes, impl_.membership.current_epoch()));
+    if (announce.seq != impl_.state.author_seq()) EVAULT_TRY(impl_.Commit(announce));
+  }
   Vault::Impl::Txn t = impl_.Begin();
-  // The case must have a key in the current epoch for the grant to cover what is
-  // written next; announce one now if nobody has yet.
-  EVAULT_TRY(impl_.CaseKeyFor(t, case_bytes, impl_.membership.current_epoch()));
   MembershipOp op;
   op.set_kind(MembershipOp::SHARE);
   op.set_created(NowUtc());

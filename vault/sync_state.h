@@ -90,12 +90,17 @@ class SyncState {
   // `evault member revoke`: the owner revokes a device. The server refuses it from its
   // next call; a new key epoch begins, its keys sealed to every remaining owner,
   // coordinator and monitor, so nothing written afterwards is readable to it.
-  struct Revoked {
+  struct EpochChange {
     std::string device_id;
     std::uint64_t epoch = 0;
     std::size_t rekeyed = 0;  // members the new epoch's keys were sealed to
   };
-  Result<Revoked> RevokeMember(std::string_view device_id);
+  Result<EpochChange> RevokeMember(std::string_view device_id);
+  // `evault member role`: the owner gives a device another role. Like a revocation it
+  // begins a new epoch, so a device that loses a right loses it for everything written
+  // next; what it could read before, it keeps. A device that gains the right to read
+  // receives the keys at once (and the older epochs' keys at the next sync).
+  Result<EpochChange> ChangeRole(std::string_view device_id, sync::v1::Role role);
 
   // `evault case grant`: seals every key of a case to a legal device. Returns how many.
   Result<std::size_t> GrantCase(std::string_view case_id, std::string_view device_id);

@@ -25,6 +25,8 @@ namespace {
 
 using crypto::Bytes;
 using sync::v1::Role;
+using sync::v1::MembershipOp;
+using sync::v1::SealedKey;
 using testing::OpFactory;
 using testing::Str;
 using testing::TestDevice;
