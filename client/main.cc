@@ -273,8 +273,8 @@ int Run(int argc, char** argv) {
     auto v = OpenVault(g);
     vault::SyncState state(*v);
     const std::size_t keys = Check(state.GrantCase(grant_case, grant_device));
-    fmt::print("granted case {} to {} ({} keys); it takes effect when this device next syncs\n", grant_case,
-               grant_device, keys);
+    fmt::print("granted case {} to {}: {} case key{} sealed to it\n", grant_case, grant_device, keys,
+               keys == 1 ? "" : "s");
     SyncIfConfigured(*v, state);
   });
 

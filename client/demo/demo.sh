@@ -325,6 +325,50 @@ else
     if grep -r -a -l -F -- "$needle" "$WORK/server-data" >/dev/null; then die "plaintext '$needle' on the server"; fi
   done
   echo "-> grep finds none of the names, places or statements in the server's data directory"
+
+  header "10. Roles enforced by keys: a field monitor, a legal team, a lost device"
+  in_vault() { local d="$1"; shift; echo "\$ evault --vault \$TMP/$(basename "$d") $*"; "$EVAULT" --vault "$d" --passphrase-file "$PASSFILE" "$@"; }
+  join_as() {  # join_as DIR ROLE: invite on office A, join, admit, first sync
+    local dir="$1" role="$2" code
+    code="$(first_word "$("$EVAULT" "${GLOBAL[@]}" member invite --role "$role")")"
+    "$EVAULT" --vault "$dir" --passphrase-file "$PASSFILE" init --join "$code" --ca-file "$WORK/certs/ca.pem" \
+      --kdf-ops 2 --kdf-memory-mib 64 >/dev/null
+    "$EVAULT" "${GLOBAL[@]}" sync >/dev/null
+    "$EVAULT" --vault "$dir" --passphrase-file "$PASSFILE" sync >/dev/null
+  }
+  MONITOR="$WORK/vault-monitor"; LEGAL="$WORK/vault-legal"
+  join_as "$MONITOR" monitor
+  join_as "$LEGAL" legal
+  run member list
+  echo
+  echo "-- the monitor documents a new detention in the field, syncs, and purges its copy"
+  echo "\$ evault --vault \$TMP/vault-monitor case new --title 'Field report: detention at a picket'"
+  MON_CASE="$("$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" case new --title "Field report: detention at a picket")"
+  echo "$MON_CASE"
+  in_vault "$MONITOR" record add --case "$MON_CASE" --json - <<<'{"kind":"detention","title":"Picketer detained FIELDMARK","narrative":"Detained for two hours, released without charge."}'
+  in_vault "$MONITOR" sync
+  in_vault "$MONITOR" search Batyrbekov || true
+  echo "-> the monitor holds no key that opens office A's records: the search above finds nothing"
+  in_vault "$MONITOR" purge --synced
+  if grep -r -a -l -F FIELDMARK "$MONITOR" >/dev/null; then die "the purged report is still on the monitor"; fi
+  echo "-> nothing of the report is left on the monitor's disk"
+  echo
+  echo "-- office A reads the report, and grants the legal team that one case"
+  run sync
+  run search FIELDMARK
+  LEGAL_ID="$("$EVAULT" --vault "$LEGAL" --passphrase-file "$PASSFILE" status --json | grep -o '"device": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{32\}')"
+  run case grant "$MON_CASE" --to "$LEGAL_ID"
+  in_vault "$LEGAL" sync
+  in_vault "$LEGAL" record list
+  echo "-> the legal team reads the granted case and nothing else"
+  if in_vault "$LEGAL" case new --title "x" 2>/dev/null; then die "a legal device wrote evidence"; fi
+  echo "-> and cannot write evidence (exit code 5)"
+  echo
+  echo "-- the monitor's laptop is seized: office A revokes it"
+  MON_ID="$("$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" status --json | grep -o '"device": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{32\}')"
+  run member revoke "$MON_ID"
+  if in_vault "$MONITOR" sync 2>/dev/null; then die "the server still serves a revoked device"; fi
+  echo "-> the server refuses the revoked device; what office A writes next is sealed to a new key epoch"
 fi
 
 echo

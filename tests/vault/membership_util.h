@@ -133,6 +133,16 @@ class OpFactory {
     SetEpoch(op, epoch);
     return op;
   }
+  // The owner's change of `subject`'s role, beginning `epoch` (normally current + 1).
+  MembershipOp ChangeRole(const TestDevice& subject, sync::v1::Role role, std::uint64_t epoch) {
+    MembershipOp op;
+    op.set_kind(MembershipOp::CHANGE_ROLE);
+    *op.mutable_subject() = subject.keys();
+    op.set_role(role);
+    op.set_created("2024-01-06T00:00:00Z");
+    SetEpoch(op, epoch);
+    return op;
+  }
   static MembershipOp Share() {
     MembershipOp op;
     op.set_kind(MembershipOp::SHARE);
