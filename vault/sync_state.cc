@@ -256,7 +256,8 @@ Status ApplyObject(Vault::Impl& impl, Vault::Impl::Txn& t, const format::v1::Obj
                            : Result<crypto::BoxKeyPair>(Fail(ErrorCode::kTampered, ""));
         if (!pair || pair->public_key() != *public_key) return Ok();
       }
-      impl.catalog->Put(0, fmt::format("ckey/{}/{:016x}/{}", logical, e.key_epoch(), Hex(*public_key)), object_hex);
+      impl.catalog->Put(0, fmt::format("ckey/{}/{:016x}/{}", logical, e.key_epoch(), Hex(*public_key)),
+                        object_hex + "/" + Hex(crypto::AsBytes(e.author())));
       return Ok();
     }
     case ObjectKind::kCheckpoint: {
@@ -704,7 +705,8 @@ Result<std::vector<KnownCaseKey>> KnownCaseKeys(Vault::Impl& impl, std::string_v
     if (key.size() != 5 + 32 + 1 + 16 + 1 + 64) return Fail(ErrorCode::kCorrupt, "a stored case key entry is malformed");
     auto pk = crypto::FromHex(std::string_view(key).substr(5 + 32 + 1 + 16 + 1));
     if (!pk) return Fail(ErrorCode::kCorrupt, "a stored case key entry is malformed");
-    out.push_back({key.substr(5, 32), std::stoull(key.substr(5 + 32 + 1, 16), nullptr, 16), *pk, object_hex});
+    out.push_back({key.substr(5, 32), std::stoull(key.substr(5 + 32 + 1, 16), nullptr, 16), *pk,
+                   object_hex.substr(0, object_hex.find('/'))});
   }
   return out;
 }

@@ -385,11 +385,21 @@ struct Vault::Impl {
 
   // The public key of `case_id` in `epoch`: a known one, or a new one announced in a
   // CASE_KEY object (its secret sealed to the epoch's readers) in this transaction.
+  // Only keys announced by this device or by an owner or coordinator are used: a
+  // monitor could announce a key whose secret it kept, to read what others seal to it.
+  // Catalog: ckey/<case>/<epoch>/<public key> -> <announcement object id>/<announcer key>.
   Result<Bytes> CaseKeyFor(Txn& t, const Bytes& case_id, std::uint64_t epoch) {
     const std::string prefix = fmt::format("ckey/{}/{:016x}/", Hex(case_id), epoch);
     EVAULT_ASSIGN_OR_RETURN(auto known, catalog->Scan(0, prefix));
-    if (!known.empty()) {
-      auto pk = crypto::FromHex(std::string_view(known.front().first).substr(prefix.size()));
+    for (const auto& [key, value] : known) {
+      const std::size_t slash = value.find('/');
+      auto announcer = crypto::FromHex(slash == std::string::npos ? "" : std::string_view(value).substr(slash + 1));
+      if (!announcer) return Fail(ErrorCode::kCorrupt, "a stored case key entry is malformed");
+      const Member* m = membership.Find(*announcer);
+      const bool trusted = *announcer == signing->public_key() ||
+                           (m != nullptr && (m->RoleAt(epoch) == sync::v1::OWNER || m->RoleAt(epoch) == sync::v1::COORDINATOR));
+      if (!trusted) continue;
+      auto pk = crypto::FromHex(std::string_view(key).substr(prefix.size()));
       if (!pk || pk->size() != 32) return Fail(ErrorCode::kCorrupt, "a stored case key is malformed");
       return *pk;
     }
@@ -408,7 +418,7 @@ struct Vault::Impl {
                                                        AsBytes(body.dump()), t.seq + 1, t.head,
                                                        SymmetricKey::Generate(), to));
     Append(t, envelope);
-    catalog->Put(0, prefix + Hex(pair.public_key()), Hex(object_id));
+    catalog->Put(0, prefix + Hex(pair.public_key()), Hex(object_id) + "/" + Hex(signing->public_key()));
     return pair.public_key();
   }
 

@@ -906,15 +906,15 @@ TEST_F(RoleKeysTest, SealedKeysMustFitTheirRecipientsRole) {
        with(vault_.CaseKeyFor(l, 1), [](sv::SealedKey& k) { k.mutable_case_tag()->pop_back(); })},
       {"a case key without a key tag", with(vault_.CaseKeyFor(l, 1), [](sv::SealedKey& k) { k.clear_key_tag(); })},
       {"an epoch key with case tags",
-       with(vault_.EpochSecretFor(c, 1), [](sv::SealedKey& k) { k.set_key_tag(std::string(16, 'k')); })},
+       with(vault_.EpochSecretFor(c2, 1), [](sv::SealedKey& k) { k.set_key_tag(std::string(16, 'k')); })},
       {"a key to a non-member", vault_.EpochSecretFor(stranger, 1)},
-      {"a key of epoch 0", with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_epoch(0); })},
-      {"a key of an epoch not begun", with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_epoch(2); })},
-      {"an empty sealed key", with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.clear_sealed(); })},
+      {"a key of epoch 0", with(vault_.MembersSeedFor(m2, 1), [](sv::SealedKey& k) { k.set_epoch(0); })},
+      {"a key of an epoch not begun", with(vault_.MembersSeedFor(m2, 1), [](sv::SealedKey& k) { k.set_epoch(2); })},
+      {"an empty sealed key", with(vault_.MembersSeedFor(m2, 1), [](sv::SealedKey& k) { k.clear_sealed(); })},
       {"an oversized sealed key",
-       with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_sealed(std::string(129, 's')); })},
+       with(vault_.MembersSeedFor(m2, 1), [](sv::SealedKey& k) { k.set_sealed(std::string(129, 's')); })},
       {"a key of no kind",
-       with(vault_.MembersSeedFor(m, 1), [](sv::SealedKey& k) { k.set_kind(sv::SealedKey::KIND_UNSPECIFIED); })},
+       with(vault_.MembersSeedFor(m2, 1), [](sv::SealedKey& k) { k.set_kind(sv::SealedKey::KIND_UNSPECIFIED); })},
   };
   for (const auto& [what, key] : refused) {
     SCOPED_TRACE(what);
@@ -922,7 +922,7 @@ TEST_F(RoleKeysTest, SealedKeysMustFitTheirRecipientsRole) {
   }
   // From a coordinator too; a good key does not carry a bad one through; no keys at all.
   EXPECT_CODE(share(*coordinator.client, c, {vault_.EpochSecretFor(m, 1)}), StatusCode::PERMISSION_DENIED);
-  EXPECT_CODE(share(*owner_client_, owner_, {vault_.MembersSeedFor(m, 1), vault_.EpochSecretFor(m, 1)}),
+  EXPECT_CODE(share(*owner_client_, owner_, {vault_.MembersSeedFor(m2, 1), vault_.EpochSecretFor(m, 1)}),
               StatusCode::PERMISSION_DENIED);
   EXPECT_CODE(share(*owner_client_, owner_, {}), StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(HeadSeq(*owner_client_), head);

@@ -147,7 +147,8 @@ ServerData ReadServerData(const fs::path& copy, const Bytes& vault_id) {
     out.objects = std::move(*objects);
   }
   std::vector<std::string> families;
-  auto listed = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), copy.string(), &families);
+  const std::string db_dir = (copy / "db").string();  // RocksDbStore keeps its database in DIR/db
+  auto listed = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db_dir, &families);
   if (!listed.ok()) {
     ADD_FAILURE() << listed.ToString();
     return out;
@@ -156,7 +157,7 @@ ServerData ReadServerData(const fs::path& copy, const Bytes& vault_id) {
   for (const auto& f : families) descriptors.emplace_back(f, rocksdb::ColumnFamilyOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto opened = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), copy.string(), descriptors, &handles, &raw);
+  auto opened = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), db_dir, descriptors, &handles, &raw);
   if (!opened.ok()) {
     ADD_FAILURE() << opened.ToString();
     return out;
@@ -358,14 +359,17 @@ class RolesTest : public ::testing::Test {
     ASSERT_EQ(enrolled.exit_code, 0) << enrolled.Describe();
   }
 
-  // The owner invites `d` with its role; `d` joins with the code.
-  void Invite(Device& d) {
-    auto invite = owner_.Ev({"member", "invite", "--role", d.role});
-    ASSERT_EQ(invite.exit_code, 0) << invite.Describe();
+  // The owner invites a device with `role`: the invite code.
+  std::string Invite(const std::string& role) {
+    auto invite = owner_.Ev({"member", "invite", "--role", role});
+    EXPECT_EQ(invite.exit_code, 0) << invite.Describe();
     const auto lines = cli_test::Lines(invite.out);
-    ASSERT_FALSE(lines.empty());
-    const std::string code = lines.back();
-    ASSERT_TRUE(code.starts_with("evault1/")) << invite.out;
+    const std::string code = lines.empty() ? "" : lines.back();
+    EXPECT_TRUE(code.starts_with("evault1/")) << invite.out;
+    return code;
+  }
+  // `d` joins with the code.
+  void Join(Device& d, const std::string& code) {
     auto joined = d.Ev({"init", "--join", code, "--ca-file", server_->ca_file().string(), "--kdf-ops", kKdfOps,
                         "--kdf-memory-mib", kKdfMib});
     ASSERT_EQ(joined.exit_code, 0) << joined.Describe();
@@ -383,7 +387,11 @@ class RolesTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(Enroll());
     std::vector<Device*> joiners = {&mon1_, &mon2_, &legal_};
     joiners.insert(joiners.end(), extra.begin(), extra.end());
-    for (Device* d : joiners) ASSERT_NO_FATAL_FAILURE(Invite(*d));
+    // Every invite first: `member invite` syncs, and any sync of the owner admits the
+    // join requests waiting, without a word (see the report).
+    std::vector<std::string> codes;
+    for (Device* d : joiners) codes.push_back(Invite(d->role));
+    for (std::size_t i = 0; i < joiners.size(); ++i) ASSERT_NO_FATAL_FAILURE(Join(*joiners[i], codes[i]));
     auto admit = owner_.Ev({"sync"});
     ASSERT_EQ(admit.exit_code, 0) << admit.Describe();
     for (Device* d : joiners) {
