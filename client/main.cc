@@ -440,6 +440,12 @@ int Run(int argc, char** argv) {
                report.downloaded_chunks, static_cast<double>(report.downloaded_bytes) / (1 << 20),
                report.server_head, report.admitted_now ? "; this device is now a member" : "");
     if (report.shared_keys > 0) fmt::print("shared {} keys with members that lacked them\n", report.shared_keys);
+    if (report.rejected_objects > 0) {
+      fmt::print(stderr,
+                 "evault: warning: {} objects signed by members failed verification and were set aside; "
+                 "a member device may be faulty or compromised\n",
+                 report.rejected_objects);
+    }
     if (Check(state.AutoPurge())) PrintPurged(Check(state.PurgeSynced()));
   });
 

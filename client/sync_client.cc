@@ -292,6 +292,7 @@ Status PullObjects(SyncConnection& conn, SyncState& state, SyncReport& report, c
     EVAULT_ASSIGN_OR_RETURN(auto outcome, state.ApplyPulled(page));
     report.pulled_objects += outcome.objects;
     report.admitted_now = report.admitted_now || outcome.admitted_now;
+    report.rejected_objects += outcome.rejected;
     report.server_head = page.head_seq();
     if (progress) progress("pull", state.pulled_seq(), page.head_seq());
     if (state.pulled_seq() >= page.head_seq()) return Ok();

@@ -32,6 +32,7 @@ struct SyncReport {
   std::uint64_t server_head = 0;
   std::vector<vault::SyncState::Admitted> admitted;
   std::size_t shared_keys = 0;  // keys sealed to members that lacked them
+  std::size_t rejected_objects = 0;  // signed by a member but malformed: set aside
   bool created_vault = false;
   bool admitted_now = false;
   bool awaiting_admission = false;

@@ -371,6 +371,9 @@ grpc::Status VaultSyncService::PushLocked(const Caller& caller, const sv::PushRe
       membership_changed = true;
     } else if (!next.CanWrite(View(device))) {
       return Refuse(StatusCode::PERMISSION_DENIED, "this device may not write to the vault");
+    } else if (auto shape = vault::ObjectCodec::CheckShape(e, next.current_epoch()); !shape) {
+      // Every reader would have to skip it; refuse it at the door instead.
+      return Refuse(StatusCode::INVALID_ARGUMENT, shape.error().message.c_str());  // fixed texts, no input echoed
     }
     *head = ChainHead{e.author_seq(), vault::ObjectCodec::ChainHash(e)};
     fresh_by_id.emplace(e.object_id(), static_cast<int>(fresh.size()));

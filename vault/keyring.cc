@@ -50,50 +50,55 @@ Status Keyring::Absorb(const Membership& membership, ByteView my_signing_key, co
     const sync::v1::SealedKey& k = delivered[absorbed_];
     if (k.recipient() != me) continue;
     ++opened_;
-    const EpochPublicKeys* published = membership.Epoch(k.epoch());
-    auto secret = my_box.OpenSealed(crypto::AsBytes(k.sealed()));
-    if (!secret || published == nullptr) {
-      return Fail(ErrorCode::kTampered, "a key sealed to this device does not open");
-    }
-    switch (k.kind()) {
-      case sync::v1::SealedKey::EPOCH_SECRET: {
-        EVAULT_ASSIGN_OR_RETURN(SymmetricKey epoch_secret, SymmetricKey::FromBytes(std::move(*secret)));
-        EVAULT_ASSIGN_OR_RETURN(EpochKeyPairs pairs, DeriveEpochKeys(epoch_secret));
-        if (!SamePublicKey(pairs.readers, published->readers) || !SamePublicKey(pairs.members, published->members)) {
-          return Fail(ErrorCode::kTampered, "an epoch secret sealed to this device does not match its epoch");
-        }
-        if (k.epoch() == 1) tag_key_ = crypto::DeriveSubkey(epoch_secret, crypto::KeyPurpose::kCaseTags);
-        readers_.insert_or_assign(k.epoch(), std::move(pairs.readers));
-        members_.insert_or_assign(k.epoch(), std::move(pairs.members));
-        epoch_secrets_.insert_or_assign(k.epoch(), std::move(epoch_secret));
-        break;
-      }
-      case sync::v1::SealedKey::MEMBERS_SEED: {
-        EVAULT_ASSIGN_OR_RETURN(crypto::BoxKeyPair members, crypto::BoxKeyPair::FromSeed(*secret));
-        if (!SamePublicKey(members, published->members)) {
-          return Fail(ErrorCode::kTampered, "a members key sealed to this device does not match its epoch");
-        }
-        members_.insert_or_assign(k.epoch(), std::move(members));
-        break;
-      }
-      case sync::v1::SealedKey::CASE_KEY: {
-        if (secret->size() != kIdBytes + 32) return Fail(ErrorCode::kTampered, "a case key sealed to this device is malformed");
-        Bytes case_id(secret->data(), secret->data() + kIdBytes);
-        EVAULT_ASSIGN_OR_RETURN(crypto::BoxKeyPair pair, crypto::BoxKeyPair::FromSecretKey(SecretBytes::CopyFrom(
-                                                             ByteView(secret->data() + kIdBytes, 32))));
-        case_keys_.push_back({k.epoch(), std::move(case_id), std::move(pair)});
-        break;
-      }
-      default:
-        return Fail(ErrorCode::kTampered, "a key of unknown kind is sealed to this device");
-    }
+    // A key that does not open or does not match is the sharer's fault (the signed
+    // operation names it); it is skipped and counted, so it cannot stall this device.
+    if (!Open(membership, k, my_box)) ++rejected_;
   }
   return Ok();
+}
+
+bool Keyring::Open(const Membership& membership, const sync::v1::SealedKey& k, const crypto::BoxKeyPair& my_box) {
+  const EpochPublicKeys* published = membership.Epoch(k.epoch());
+  auto secret = my_box.OpenSealed(crypto::AsBytes(k.sealed()));
+  if (!secret || published == nullptr) return false;
+  switch (k.kind()) {
+    case sync::v1::SealedKey::EPOCH_SECRET: {
+      auto epoch_secret = SymmetricKey::FromBytes(std::move(*secret));
+      if (!epoch_secret) return false;
+      auto pairs = DeriveEpochKeys(*epoch_secret);
+      if (!pairs || !SamePublicKey(pairs->readers, published->readers) ||
+          !SamePublicKey(pairs->members, published->members)) {
+        return false;
+      }
+      if (k.epoch() == 1) tag_key_ = crypto::DeriveSubkey(*epoch_secret, crypto::KeyPurpose::kCaseTags);
+      readers_.insert_or_assign(k.epoch(), std::move(pairs->readers));
+      members_.insert_or_assign(k.epoch(), std::move(pairs->members));
+      epoch_secrets_.insert_or_assign(k.epoch(), std::move(*epoch_secret));
+      return true;
+    }
+    case sync::v1::SealedKey::MEMBERS_SEED: {
+      auto members = crypto::BoxKeyPair::FromSeed(*secret);
+      if (!members || !SamePublicKey(*members, published->members)) return false;
+      members_.insert_or_assign(k.epoch(), std::move(*members));
+      return true;
+    }
+    case sync::v1::SealedKey::CASE_KEY: {
+      if (secret->size() != kIdBytes + 32) return false;
+      Bytes case_id(secret->data(), secret->data() + kIdBytes);
+      auto pair = crypto::BoxKeyPair::FromSecretKey(SecretBytes::CopyFrom(ByteView(secret->data() + kIdBytes, 32)));
+      if (!pair) return false;
+      case_keys_.push_back({k.epoch(), std::move(case_id), std::move(*pair)});
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 void Keyring::ForgetDelivered() {
   absorbed_ = 0;
   opened_ = 0;
+  rejected_ = 0;
   epoch_secrets_.clear();
   readers_.clear();
   members_.clear();

@@ -51,11 +51,14 @@ class Keyring {
   };
 
   // Opens the keys sealed to this device in `membership` that it has not opened yet.
-  // kTampered if one does not open or does not match its epoch's public keys.
+  // A key that does not open, or does not match its epoch's public keys, is skipped
+  // and counted in rejected_count(): a faulty sharer must not stall this device.
   Status Absorb(const Membership& membership, crypto::ByteView my_signing_key, const crypto::BoxKeyPair& my_box);
 
-  // How many keys sealed to this device have been opened so far.
+  // How many keys sealed to this device have been looked at, and how many of them
+  // were refused.
   std::size_t opened_count() const { return opened_; }
+  std::size_t rejected_count() const { return rejected_; }
   // Drops every key learned from membership (after a pull that did not commit); the
   // next Absorb starts over. Self keys stay.
   void ForgetDelivered();
@@ -75,6 +78,9 @@ class Keyring {
  private:
   std::size_t absorbed_ = 0;  // how many of membership.delivered() were looked at
   std::size_t opened_ = 0;
+  std::size_t rejected_ = 0;
+
+  bool Open(const Membership& membership, const sync::v1::SealedKey& key, const crypto::BoxKeyPair& my_box);
   std::map<std::uint64_t, crypto::SymmetricKey> epoch_secrets_;
   std::map<std::uint64_t, crypto::BoxKeyPair> readers_;
   std::map<std::uint64_t, crypto::BoxKeyPair> members_;

@@ -220,7 +220,7 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       if (op.role() != sync::v1::COORDINATOR && op.role() != sync::v1::MONITOR && op.role() != sync::v1::LEGAL) {
         return Fail(ErrorCode::kTampered, "INVITE offers an invalid role");
       }
-      if (op.invite_id().size() != 32 || invites_.contains(op.invite_id())) {
+      if (op.invite_id().size() != 32 || invites_.contains(op.invite_id()) || answered_.contains(op.invite_id())) {
         return Fail(ErrorCode::kTampered, "INVITE has a bad or reused invite id");
       }
       if (op.keys_size() != 0) return Fail(ErrorCode::kTampered, "INVITE carries keys");
@@ -235,6 +235,7 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
         return Fail(ErrorCode::kTampered, "ADMIT of an invalid or existing device");
       }
       EVAULT_TRY(CheckKeys(op));
+      answered_.insert(op.invite_id());
       invites_.erase(invite);
       new_member(op.role());
       RecordKeys(op);

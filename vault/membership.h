@@ -101,6 +101,7 @@ class Membership {
   crypto::Bytes vault_id_;
   std::map<std::string, Member> members_;      // by signing key bytes
   std::map<std::string, OpenInvite> invites_;  // by invite id bytes
+  std::set<std::string> answered_;               // invite ids already used by an ADMIT
   std::vector<EpochPublicKeys> epochs_;          // epoch e at index e-1
   std::vector<sync::v1::SealedKey> delivered_;
   std::set<std::string> delivered_index_;        // recipient | kind | epoch | key tag

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <sodium.h>
+
 #include "crypto/aead.h"
 #include "crypto/padding.h"
 #include "vault/header.h"
@@ -170,6 +172,24 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e, Byte
   padded->Truncate(length);
   return OpenedObject{std::move(identity), std::move(content_key), std::move(*padded),
                       Bytes(e.author().begin(), e.author().end())};
+}
+
+Status ObjectCodec::CheckShape(const format::v1::ObjectEnvelope& e, std::uint64_t current_epoch) {
+  constexpr std::size_t kSlotBytes = kHeaderPlainBytes + crypto_box_SEALBYTES;
+  if (!e.public_body().empty()) return Fail(ErrorCode::kInvalidArgument, "a sealed object carries a public body");
+  if (e.key_slots_size() != static_cast<int>(kKeySlots)) {
+    return Fail(ErrorCode::kInvalidArgument, "a sealed object needs exactly three key slots");
+  }
+  for (const auto& slot : e.key_slots()) {
+    if (slot.size() != kSlotBytes) return Fail(ErrorCode::kInvalidArgument, "a key slot has the wrong size");
+  }
+  if (e.key_commitment().size() != 32 || e.ciphertext().empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "a sealed object lacks its commitment or ciphertext");
+  }
+  if (e.key_epoch() == 0 || e.key_epoch() > current_epoch) {
+    return Fail(ErrorCode::kInvalidArgument, "a sealed object names a key epoch that has not begun");
+  }
+  return Ok();
 }
 
 format::v1::ObjectEnvelope ObjectCodec::SealPublic(const Bytes& object_id, ByteView public_body,

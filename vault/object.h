@@ -91,6 +91,10 @@ class ObjectCodec {
   format::v1::ObjectEnvelope SealPublic(const crypto::Bytes& object_id, crypto::ByteView public_body,
                                         std::uint64_t seq, const crypto::Bytes& prev_hash) const;
 
+  // What a server can check of a sealed object without keys: three key slots of the
+  // right size, a commitment, a ciphertext, and an epoch that exists (1..current_epoch).
+  static Status CheckShape(const format::v1::ObjectEnvelope& envelope, std::uint64_t current_epoch);
+
   // The chain hash of an envelope (BLAKE2b-256 of its signed message and signature).
   static crypto::Bytes ChainHash(const format::v1::ObjectEnvelope& envelope);
   // Checks the author's Ed25519 signature over the envelope (no decryption).

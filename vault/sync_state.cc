@@ -430,6 +430,29 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
   // (a joining device, a legal device awaiting a grant) queues the ciphertext.
   const bool keep_unreadable = !role || *role == sync::v1::LEGAL;
 
+  // What a member signed but no reader can use (a malformed object, a body that does not
+  // match its commitment, an invalid record) is set aside, not applied: its signature
+  // proves it is its author's doing, not the server's, and one faulty member must not
+  // stall everyone's sync. A checkpoint that disagrees is different: that is the
+  // server showing two histories, and it stops the pull.
+  auto set_aside = [&](const format::v1::ObjectEnvelope& e, std::uint64_t server_seq) {
+    t.batch.Put(Slice(Bytes(e.object_id().begin(), e.object_id().end())), e.SerializeAsString());
+    impl_.catalog->Put(0, fmt::format("rejected/{:016x}", server_seq), Hex(crypto::AsBytes(e.object_id())));
+    ++outcome.rejected;
+  };
+  enum class Fate { kApplied, kUnreadable, kSetAside };
+  auto open_and_apply = [&](const format::v1::ObjectEnvelope& e) -> Result<Fate> {
+    if (!ObjectCodec::CheckShape(e, members.current_epoch())) return Fate::kSetAside;
+    auto opened = impl_.OpenEnvelope(e);
+    if (!opened && opened.error().code == ErrorCode::kPermissionDenied) return Fate::kUnreadable;
+    if (!opened) return Fate::kSetAside;
+    if (auto s = ApplyObject(impl_, t, e, *opened, seen); !s) {
+      if (opened->identity.kind == ObjectKind::kCheckpoint) return std::unexpected(s.error());
+      return Fate::kSetAside;
+    }
+    return Fate::kApplied;
+  };
+
   // Objects queued earlier are retried when new keys arrived, before this page's.
   if (new_keys) {
     auto queued = impl_.catalog->Scan(0, "queue/");
@@ -437,30 +460,36 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     for (const auto& [key, object_hex] : *queued) {
       auto envelope = impl_.LoadEnvelope(object_hex);
       if (!envelope) return fail(envelope.error());
-      auto opened = impl_.OpenEnvelope(*envelope);
-      if (!opened && opened.error().code == ErrorCode::kPermissionDenied) {
-        if (keep_unreadable) continue;
-        impl_.catalog->Delete(0, key);
-        t.batch.Delete(Slice(*ParseId("object", object_hex)));
-        continue;
-      }
-      if (!opened) return fail(opened.error());
-      if (auto s = ApplyObject(impl_, t, *envelope, *opened, seen); !s) return fail(s.error());
+      auto fate = open_and_apply(*envelope);
+      if (!fate) return fail(fate.error());
+      if (*fate == Fate::kUnreadable && keep_unreadable) continue;
       impl_.catalog->Delete(0, key);
+      if (*fate == Fate::kUnreadable) {
+        t.batch.Delete(Slice(*ParseId("object", object_hex)));
+      } else if (*fate == Fate::kSetAside) {
+        set_aside(*envelope, std::stoull(key.substr(6), nullptr, 16));
+      }
     }
   }
   for (const auto& [server_seq, e] : sealed) {
-    auto opened = impl_.OpenEnvelope(*e);
-    if (!opened && opened.error().code == ErrorCode::kPermissionDenied) {
-      if (keep_unreadable) {
-        t.batch.Put(Slice(Bytes(e->object_id().begin(), e->object_id().end())), e->SerializeAsString());
-        impl_.catalog->Put(0, fmt::format("queue/{:016x}", server_seq), Hex(crypto::AsBytes(e->object_id())));
-      }
-      continue;
+    auto fate = open_and_apply(*e);
+    if (!fate) {
+      return fail(Error{fate.error().code, fmt::format("server object {}: {}", server_seq, fate.error().message)});
     }
-    if (!opened) return fail(Error{opened.error().code, fmt::format("server object {}: {}", server_seq, opened.error().message)});
-    t.batch.Put(Slice(Bytes(e->object_id().begin(), e->object_id().end())), e->SerializeAsString());
-    if (auto s = ApplyObject(impl_, t, *e, *opened, seen); !s) return fail(s.error());
+    switch (*fate) {
+      case Fate::kApplied:
+        t.batch.Put(Slice(Bytes(e->object_id().begin(), e->object_id().end())), e->SerializeAsString());
+        break;
+      case Fate::kUnreadable:
+        if (keep_unreadable) {
+          t.batch.Put(Slice(Bytes(e->object_id().begin(), e->object_id().end())), e->SerializeAsString());
+          impl_.catalog->Put(0, fmt::format("queue/{:016x}", server_seq), Hex(crypto::AsBytes(e->object_id())));
+        }
+        break;
+      case Fate::kSetAside:
+        set_aside(*e, server_seq);
+        break;
+    }
   }
 
   for (const auto& [author_hex, pin] : pins) {

@@ -65,6 +65,7 @@ class SyncState {
     std::size_t objects = 0;
     std::size_t membership_ops = 0;
     bool admitted_now = false;
+    std::size_t rejected = 0;  // signed by a member but unusable (malformed): set aside
   };
   Result<PullOutcome> ApplyPulled(const sync::v1::PullResponse& page);
 
