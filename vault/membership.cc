@@ -142,17 +142,21 @@ Status Membership::CheckKeys(const MembershipOp& op) const {
       if (m == nullptr) return Fail(ErrorCode::kTampered, "a key is sealed to a device that is not a member");
       const bool subject = op.kind() != MembershipOp::SHARE && k.recipient() == op.subject().signing_key();
       std::uint64_t revoked_in = m->revoked ? m->revoked_in_epoch : 0;
-      Role current = m->role;
-      Role during = m->RoleAt(k.epoch());
       if (subject && op.kind() == MembershipOp::REVOKE) revoked_in = epochs_after;
-      if (subject && op.kind() == MembershipOp::CHANGE_ROLE) {
-        current = op.role();
-        if (k.epoch() >= epochs_after) during = op.role();
-      }
       if (revoked_in != 0 && k.epoch() >= revoked_in) {
         return Fail(ErrorCode::kTampered, "a key of an epoch after its revocation is sealed to a revoked device");
       }
-      allowed = (revoked_in == 0 && suits(k.kind(), current)) || suits(k.kind(), during);
+      // Any role the device held in the key's epoch or later (before any revocation)
+      // may hold it: a key of epoch e is no news to a device that was a reader in an
+      // epoch f >= e, since readers receive every earlier epoch's keys.
+      std::vector<std::pair<std::uint64_t, Role>> roles = m->roles;
+      if (subject && op.kind() == MembershipOp::CHANGE_ROLE) roles.emplace_back(epochs_after, op.role());
+      Member view = *m;
+      view.roles = roles;
+      allowed = suits(k.kind(), view.RoleAt(k.epoch()));
+      for (const auto& [from, r] : roles) {
+        if (from > k.epoch() && suits(k.kind(), r)) allowed = true;
+      }
     }
     if (!allowed) return Fail(ErrorCode::kTampered, "a key is sealed to a device whose role may not hold it");
   }
@@ -204,6 +208,7 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       if (!valid_keys() || subject.signing_key() != e.author() || op.role() != sync::v1::OWNER) {
         return Fail(ErrorCode::kTampered, "GENESIS must make its own signer the owner");
       }
+      if (e.vault_id().size() != kIdBytes) return Fail(ErrorCode::kTampered, "GENESIS names no valid vault id");
       if (op.epoch() != 1 || !ValidPublicKey(op.epoch_readers_key()) || !ValidPublicKey(op.epoch_members_key()) ||
           op.keys_size() != 1 || op.keys(0).kind() != sync::v1::SealedKey::EPOCH_SECRET || op.keys(0).epoch() != 1) {
         return Fail(ErrorCode::kTampered, "GENESIS must begin epoch 1 and seal its secret to the owner");

@@ -19,13 +19,12 @@
 //   CHANGE_ROLE by the active OWNER; the subject must be another active member and the
 //            role COORDINATOR, MONITOR or LEGAL and new; begins epoch current+1, like
 //            REVOKE, so a device that loses a right loses it for everything written next.
-// Every sealed key must name an epoch that exists and suit its recipient's role: its
-// current role, or the role it had in that key's epoch (EPOCH_SECRET to owners and
-// coordinators, MEMBERS_SEED to monitors, CASE_KEY to legal devices); and never reach
-// a device for an epoch that began with or after its revocation. The second clause
-// accepts a key of an older epoch sealed by a sharer that had not yet seen a
-// revocation or demotion: the device held that key anyway, and refusing it would wedge
-// an honest sharer's history.
+// Every sealed key must name an epoch that exists and suit a role its recipient held
+// in that key's epoch or any later one (EPOCH_SECRET to owners and coordinators,
+// MEMBERS_SEED to monitors, CASE_KEY to legal devices); and never reach a device for an
+// epoch that began with or after its revocation. "Or any later one" accepts a key of an
+// older epoch sealed by a sharer that had not yet seen a revocation or demotion: the
+// device held that key anyway, and refusing it would wedge an honest sharer's history.
 #pragma once
 
 #include <map>

@@ -1028,7 +1028,7 @@ TEST_F(RoleKeysTest, AReplayedOperationIsStoredAndAppliedOnce) {
   EXPECT_EQ(replayed_after_restart.server_seq(0), revoked.server_seq(0));
   // The same operations signed anew (new envelopes) are applied to the present state:
   // an existing member, a revoked device. (An INVITE re-signed with its answered invite
-  // id: see DISABLED_AnAnsweredInviteIdIsNotReopened.)
+  // id: see AnAnsweredInviteIdIsNotReopened.)
   EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Admit(owner_, joiner, invite, sv::COORDINATOR); }),
               StatusCode::PERMISSION_DENIED);
   EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, *victim.device); }),
@@ -1045,12 +1045,9 @@ TEST_F(RoleKeysTest, AReplayedOperationIsStoredAndAppliedOnce) {
   EXPECT_EQ(vault_.epoch, 3u);
 }
 
-// DISABLED: fails against vault/membership.cc as of df7659b. membership.h promises an
-// INVITE "under a fresh invite id", but Membership::Apply only refuses ids of invites
-// still open (ADMIT erases the invite from invites_), so an answered invite id can be
-// published again and a second device admitted under it. Run with
-// --gtest_also_run_disabled_tests once that is decided.
-TEST_F(RoleKeysTest, DISABLED_AnAnsweredInviteIdIsNotReopened) {
+// An invite id is single use: once answered it cannot be announced again, so no
+// second device can be admitted under it.
+TEST_F(RoleKeysTest, AnAnsweredInviteIdIsNotReopened) {
   ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
   const Bytes invite = crypto::RandomBytes(32);
   Device joiner, second;

@@ -343,8 +343,12 @@ TEST_F(MembershipTest, BadAdmissionsRefused) {
   short_key.mutable_subject()->mutable_box_key()->pop_back();
   ExpectRefused(owner_, short_key);
   ASSERT_OK(Apply(owner_, OpFactory::Admit(newcomer, sync::v1::MONITOR, invite)));
-  // The invite is spent.
+  // The invite is spent, and its id cannot be announced again (whoever learnt the
+  // secret could otherwise join through it).
   TestDevice second;
+  ExpectRefused(owner_, OpFactory::Admit(second, sync::v1::MONITOR, invite));
+  ExpectRefused(owner_, OpFactory::Invite(sync::v1::MONITOR, invite));
+  ExpectRefused(coordinator_, OpFactory::Invite(sync::v1::COORDINATOR, invite));
   ExpectRefused(owner_, OpFactory::Admit(second, sync::v1::MONITOR, invite));
 }
 
@@ -578,6 +582,18 @@ TEST_F(MembershipTest, OperationOfAnotherVaultRefused) {
   EXPECT_OK(m_.Apply(ops_.SignFor(ops_.vault_id(), owner_, OpFactory::Invite(sync::v1::COORDINATOR, invite))));
 }
 
+// A GENESIS must name its vault: an empty id would turn the "another vault" check off
+// for every later operation.
+TEST_F(MembershipTest, GenesisWithoutVaultIdRefused) {
+  const auto applied = m_.Apply(ops_.SignFor({}, owner_, ops_.Genesis(owner_)));
+  EXPECT_FALSE(applied.has_value()) << "a GENESIS without a vault id was accepted";
+  if (applied) {
+    // Accepted anyway: then at least another vault's operations must still be refused.
+    ExpectEnvelopeRefused(
+        ops_.SignFor(crypto::RandomBytes(16), owner_, OpFactory::Invite(sync::v1::MONITOR, crypto::RandomBytes(32))));
+  }
+}
+
 TEST_F(MembershipTest, MalformedOperationRefused) {
   Populate();
   ObjectCodec codec(ops_.vault_id(), &owner_.signing);
@@ -674,14 +690,12 @@ TEST_F(MembershipTest, ShareAfterDemotionFollowsTheRoleOfTheKeysEpoch) {
   ExpectRefused(owner_, ShareOf({ops_.CaseKeyTo(legal_, 4, case_id_, case_key_)}));
 }
 
-// BUG (vault/membership.cc, CheckKeys): for a revoked device only the role it had *in
-// the key's epoch* counts, never the role it had when revoked. So a sharer that saw a
-// promotion (or demotion) but not yet the revocation that followed it is refused for a
-// key the device was entitled to and the rule calls stale-safe: a promoted monitor gets
-// the epoch-1 secret from ShareMissingKeys (every epoch for a reader), a demoted
-// coordinator gets the epoch-1 members seed; the server orders the owner's REVOKE
-// first; the whole SHARE is refused and the honest sharer's history is wedged.
-TEST_F(MembershipTest, DISABLED_StaleShareAfterPromotionThenRevocationIsAccepted) {
+// Stale-safe key rule: a key of epoch e is accepted if some role the device held in an
+// epoch f >= e (before its revocation) suits it. Readers receive every earlier epoch's
+// secret, so a sharer that saw a promotion but not the revocation or demotion that
+// followed seals keys the device was entitled to; refusing them would wedge the honest
+// sharer's chain for good.
+TEST_F(MembershipTest, StaleShareAfterPromotionThenRevocationIsAccepted) {
   Populate();
   ASSERT_OK(Apply(owner_, ops_.ChangeRole(monitor_, sync::v1::COORDINATOR, 2)));
   // The coordinator, having seen the promotion, seals every epoch secret to the new coordinator...
@@ -691,7 +705,19 @@ TEST_F(MembershipTest, DISABLED_StaleShareAfterPromotionThenRevocationIsAccepted
   EXPECT_OK(Apply(coordinator_, share));
 }
 
-TEST_F(MembershipTest, DISABLED_StaleShareAfterDemotionThenRevocationIsAccepted) {
+// The same without a revocation: a sharer that saw a monitor's promotion seals it every
+// epoch secret; the owner demotes it again meanwhile; the epoch-1 secret (it was a
+// monitor in epoch 1 and is one again now) is accepted: the device was entitled to it
+// as a coordinator in epoch 2.
+TEST_F(MembershipTest, StaleShareAfterPromotionThenDemotionIsAccepted) {
+  Populate();
+  ASSERT_OK(Apply(owner_, ops_.ChangeRole(monitor_, sync::v1::COORDINATOR, 2)));
+  const MembershipOp share = ShareOf({ops_.EpochSecretTo(monitor_, 1), ops_.EpochSecretTo(monitor_, 2)});
+  ASSERT_OK(Apply(owner_, ops_.ChangeRole(monitor_, sync::v1::MONITOR, 3)));
+  EXPECT_OK(Apply(coordinator_, share));
+}
+
+TEST_F(MembershipTest, StaleShareAfterDemotionThenRevocationIsAccepted) {
   Populate();
   ASSERT_OK(Apply(owner_, ops_.ChangeRole(coordinator_, sync::v1::MONITOR, 2)));
   const MembershipOp share = ShareOf({ops_.MembersSeedTo(coordinator_, 1), ops_.MembersSeedTo(coordinator_, 2)});

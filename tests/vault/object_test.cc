@@ -442,6 +442,38 @@ TEST_F(ObjectTest, WrongSlotCountIsTampered) {
   EXPECT_ERROR(codec_.Open(none, id, AllKeys()), ErrorCode::kTampered);
 }
 
+// What a server checks without keys: three slots of the sealed-header size, a 32-byte
+// commitment, a ciphertext, and an epoch that has begun.
+TEST_F(ObjectTest, CheckShape) {
+  const Bytes id = crypto::RandomBytes(kIdBytes);
+  const auto original = SealWith(id, CaseIdentity(), "x", crypto::SymmetricKey::Generate(), ToCase(2));
+  EXPECT_OK(ObjectCodec::CheckShape(original, 2));
+  EXPECT_OK(ObjectCodec::CheckShape(original, 5));
+  EXPECT_ERROR(ObjectCodec::CheckShape(original, 1), ErrorCode::kInvalidArgument);  // epoch 2 not begun
+  EXPECT_ERROR(ObjectCodec::CheckShape(original, 0), ErrorCode::kInvalidArgument);
+  using Mutation = std::function<void(format::v1::ObjectEnvelope&)>;
+  const std::pair<const char*, Mutation> mutations[] = {
+      {"epoch 0", [](auto& e) { e.set_key_epoch(0); }},
+      {"two slots", [](auto& e) { e.mutable_key_slots()->RemoveLast(); }},
+      {"four slots", [](auto& e) { e.add_key_slots(e.key_slots(0)); }},
+      {"short slot", [](auto& e) { e.mutable_key_slots(1)->pop_back(); }},
+      {"long slot", [](auto& e) { e.mutable_key_slots(2)->push_back('x'); }},
+      {"empty slot", [](auto& e) { e.mutable_key_slots(0)->clear(); }},
+      {"short commitment", [](auto& e) { e.mutable_key_commitment()->pop_back(); }},
+      {"no commitment", [](auto& e) { e.clear_key_commitment(); }},
+      {"no ciphertext", [](auto& e) { e.clear_ciphertext(); }},
+      {"public body", [](auto& e) { e.set_public_body("op"); }},
+  };
+  for (const auto& [what, mutate] : mutations) {
+    SCOPED_TRACE(what);
+    auto e = original;
+    mutate(e);
+    EXPECT_ERROR(ObjectCodec::CheckShape(e, 2), ErrorCode::kInvalidArgument);
+  }
+  EXPECT_ERROR(ObjectCodec::CheckShape(codec_.SealPublic(id, crypto::AsBytes("op"), 1, {}), 2),
+               ErrorCode::kInvalidArgument);
+}
+
 TEST_F(ObjectTest, OtherVaultCannotOpen) {
   const Bytes id = crypto::RandomBytes(kIdBytes);
   const auto e = SealBody(id, "secret");
