@@ -59,6 +59,8 @@ class Keyring {
   // were refused.
   std::size_t opened_count() const { return opened_; }
   std::size_t rejected_count() const { return rejected_; }
+  // How many epoch, members and case keys it holds.
+  std::size_t held_count() const { return readers_.size() + members_.size() + case_keys_.size(); }
   // Drops every key learned from membership (after a pull that did not commit); the
   // next Absorb starts over. Self keys stay.
   void ForgetDelivered();

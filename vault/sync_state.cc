@@ -305,7 +305,9 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
   const std::string me = Hex(impl_.signing->public_key());
   const bool was_member = impl_.MyRole().has_value();
   Vault::Impl::Txn t = impl_.Begin();
-  Membership members = impl_.membership;
+  // Pulled objects are checked against membership in server order, which excludes this
+  // device's own operations until the server returns them in their place.
+  Membership confirmed = impl_.confirmed;
   std::map<std::string, Pin> pins;
   auto pin_of = [&](const std::string& author_hex) -> Result<Pin*> {
     auto it = pins.find(author_hex);
@@ -376,6 +378,15 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
                     fmt::format("the server holds an object {} of this device that this device never wrote",
                                 e.author_seq()));
       }
+      if (!e.public_body().empty()) {
+        if (auto applied = confirmed.Apply(e); !applied) {
+          return Fail(ErrorCode::kTampered, fmt::format("{}: the server placed this device's membership operation "
+                                                        "where it does not apply: {}",
+                                                        where, applied.error().message));
+        }
+        impl_.catalog->Put(0, fmt::format("smem/{:016x}", pulled.server_seq()), Hex(crypto::AsBytes(e.object_id())));
+        impl_.catalog->Delete(0, fmt::format("myop/{:016x}", e.author_seq()));
+      }
       continue;
     }
     impl_.catalog->Put(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq()), Hex(pin->hash));
@@ -391,17 +402,17 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     if (!s.IsNotFound()) EVAULT_TRY(FromRocks(s, "checking a pulled object"));
 
     if (!e.public_body().empty()) {
-      if (auto applied = members.Apply(e); !applied) {
+      if (auto applied = confirmed.Apply(e); !applied) {
         return Fail(ErrorCode::kTampered, fmt::format("{} is a forged membership operation: {}", where,
                                                       applied.error().message));
       }
       t.batch.Put(Slice(object_id), e.SerializeAsString());
       ++outcome.membership_ops;
       impl_.catalog->Put(0, "checkpoint/due", "1");
-      impl_.catalog->Put(0, fmt::format("mem/{}", impl_.OrderKey(t)), Hex(object_id));
+      impl_.catalog->Put(0, fmt::format("smem/{:016x}", pulled.server_seq()), Hex(object_id));
       continue;
     }
-    if (!members.CanWrite(crypto::AsBytes(e.author()))) {
+    if (!confirmed.CanWrite(crypto::AsBytes(e.author()))) {
       return Fail(ErrorCode::kTampered, fmt::format("{} comes from a device that may not write to this vault", where));
     }
     sealed.push_back({pulled.server_seq(), &e});
@@ -421,9 +432,14 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     restore_keyring();
     return std::unexpected(std::move(error));
   };
-  const std::size_t opened_before = impl_.keyring.opened_count();
+  auto local = impl_.WithOwnPendingOps(confirmed);
+  if (!local) return fail(local.error());
+  Membership& members = *local;
+  // The local view is rebuilt, so its keys are read again from the start.
+  const std::size_t held_before = impl_.keyring.held_count();
+  impl_.keyring.ForgetDelivered();
   if (auto s = impl_.keyring.Absorb(members, impl_.signing->public_key(), *impl_.box); !s) return fail(s.error());
-  const bool new_keys = impl_.keyring.opened_count() > opened_before;
+  const bool new_keys = impl_.keyring.held_count() > held_before;
   const auto role = members.RoleOf(impl_.signing->public_key());
   outcome.admitted_now = !was_member && role.has_value();
   // A monitor keeps nothing it cannot open: it will never hold the keys. Anyone else
@@ -496,6 +512,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     impl_.catalog->Put(0, fmt::format("pin/{}", author_hex), PinValue(pin));
   }
   impl_.membership_staged = std::move(members);
+  impl_.confirmed_staged = std::move(confirmed);
   const std::uint64_t previous_pulled = impl_.state.pulled_seq();
   impl_.state.set_pulled_seq(last);
   if (auto s = impl_.Commit(t); !s) {

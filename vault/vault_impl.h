@@ -139,6 +139,10 @@ struct Vault::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
   Membership membership;
+  // Membership in server order (what pulled objects are checked against), and the
+  // local view: that plus this device's own operations the server has not yet returned.
+  Membership confirmed;
+  std::optional<Membership> confirmed_staged;
   std::optional<Membership> membership_staged;  // becomes `membership` when its transaction commits
   std::unique_ptr<EncryptedIndex> catalog;
   std::unique_ptr<EncryptedIndex> search;
@@ -342,6 +346,7 @@ struct Vault::Impl {
     catalog->Abandon();
     search->Abandon();
     membership_staged.reset();
+    confirmed_staged.reset();
   }
 
   // Records one of this device's new objects: stored, chained, and queued for push.
@@ -450,19 +455,36 @@ struct Vault::Impl {
     Membership next = membership_staged ? *membership_staged : membership;  // several ops per transaction
     EVAULT_TRY(next.Apply(envelope));
     membership_staged = std::move(next);
-    catalog->Put(0, fmt::format("mem/{}", OrderKey(t)), Hex(object_id));
+    catalog->Put(0, fmt::format("myop/{:016x}", envelope.author_seq()), Hex(object_id));
     return Append(t, envelope);
   }
 
-  // Rebuilds the membership state from the stored operations, in the order applied.
-  Status LoadMembership() {
-    EVAULT_ASSIGN_OR_RETURN(auto ops, catalog->Scan(0, "mem/"));
+  // Membership in server order: smem/<server seq> -> operation.
+  Result<Membership> LoadConfirmedMembership() {
+    EVAULT_ASSIGN_OR_RETURN(auto ops, catalog->Scan(0, "smem/"));
     Membership loaded;
     for (const auto& [key, object_id_hex] : ops) {
       EVAULT_ASSIGN_OR_RETURN(auto envelope, LoadEnvelope(object_id_hex));
       EVAULT_TRY(loaded.Apply(envelope));
     }
-    membership = std::move(loaded);
+    return loaded;
+  }
+
+  // The local view: `base` (in server order) plus this device's own operations not yet
+  // returned by the server (myop/<author seq>), in the order written. One that no longer
+  // applies (the server's order made it stale) is left out here; the server will refuse it.
+  Result<Membership> WithOwnPendingOps(Membership base) {
+    EVAULT_ASSIGN_OR_RETURN(auto mine, catalog->Scan(0, "myop/"));
+    for (const auto& [key, object_id_hex] : mine) {
+      EVAULT_ASSIGN_OR_RETURN(auto envelope, LoadEnvelope(object_id_hex));
+      (void)base.Apply(envelope);
+    }
+    return base;
+  }
+
+  Status LoadMembership() {
+    EVAULT_ASSIGN_OR_RETURN(confirmed, LoadConfirmedMembership());
+    EVAULT_ASSIGN_OR_RETURN(membership, WithOwnPendingOps(confirmed));
     return keyring.Absorb(membership, signing->public_key(), *box);
   }
 
@@ -490,6 +512,7 @@ struct Vault::Impl {
       catalog->Abandon();
       search->Abandon();
       membership_staged.reset();
+      confirmed_staged.reset();
       return std::unexpected(!catalog_root ? catalog_root.error() : search_root.error());
     }
     *next.mutable_catalog() = *catalog_root;
@@ -509,11 +532,16 @@ struct Vault::Impl {
       catalog->Abandon();
       search->Abandon();
       membership_staged.reset();
+      confirmed_staged.reset();
       return status;
     }
     catalog->Committed(*catalog_root);
     search->Committed(*search_root);
     state = std::move(next);
+    if (confirmed_staged) {
+      confirmed = std::move(*confirmed_staged);
+      confirmed_staged.reset();
+    }
     if (membership_staged) {
       membership = std::move(*membership_staged);
       membership_staged.reset();
