@@ -401,7 +401,7 @@ int Run(int argc, char** argv) {
   });
 
   // sync
-  auto* sync_cmd = app.add_subcommand("sync", "Push then pull through the server (remembered after the first sync)");
+  auto* sync_cmd = app.add_subcommand("sync", "Push and pull through the server (remembered after the first sync)");
   std::string server_addr;
   std::optional<std::string> enroll_token;
   sync_cmd->add_option("--server", server_addr, "Server HOST:PORT");
@@ -439,6 +439,10 @@ int Run(int argc, char** argv) {
                static_cast<double>(report.uploaded_bytes) / (1 << 20), report.pulled_objects,
                report.downloaded_chunks, static_cast<double>(report.downloaded_bytes) / (1 << 20),
                report.server_head, report.admitted_now ? "; this device is now a member" : "");
+    if (report.resealed_objects > 0) {
+      fmt::print("sealed {} unsynced objects again to the new key epoch (a device was revoked or changed role)\n",
+                 report.resealed_objects);
+    }
     if (report.shared_keys > 0) fmt::print("shared {} keys with members that lacked them\n", report.shared_keys);
     if (report.rejected_objects > 0) {
       fmt::print(stderr,

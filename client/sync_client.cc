@@ -370,6 +370,12 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
     }
     return std::unexpected(auth.error());
   }
+  // With something to push, learn first whether a key epoch began (a revocation or role
+  // change) and seal what is unpushed to it, so nothing new reaches a departed device.
+  if (state.author_seq() > state.pushed_seq()) {
+    EVAULT_TRY(PullObjects(*conn, state, report, progress));
+    EVAULT_ASSIGN_OR_RETURN(report.resealed_objects, state.ResealStaleUnpushed());
+  }
   EVAULT_TRY(UploadChunks(*conn, state, report, progress));
   EVAULT_TRY(PushObjects(*conn, state, report));
   EVAULT_TRY(PullObjects(*conn, state, report, progress));

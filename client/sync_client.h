@@ -1,5 +1,6 @@
-// Sync over gRPC: drives vault::SyncState against an evault-server. Push first (chunks,
-// then the objects that name them), then pull and verify, then fetch attachment chunks,
+// Sync over gRPC: drives vault::SyncState against an evault-server. With local changes,
+// pull first and re-seal them if a key epoch began; push (chunks, then the objects
+// that name them), then pull and verify, then fetch attachment chunks,
 // then admit devices whose join requests check out, share keys members lack, then
 // checkpoint.
 //
@@ -33,6 +34,7 @@ struct SyncReport {
   std::vector<vault::SyncState::Admitted> admitted;
   std::size_t shared_keys = 0;  // keys sealed to members that lacked them
   std::size_t rejected_objects = 0;  // signed by a member but malformed: set aside
+  std::size_t resealed_objects = 0;  // unpushed objects sealed again to a new key epoch
   bool created_vault = false;
   bool admitted_now = false;
   bool awaiting_admission = false;

@@ -374,6 +374,10 @@ grpc::Status VaultSyncService::PushLocked(const Caller& caller, const sv::PushRe
     } else if (auto shape = vault::ObjectCodec::CheckShape(e, next.current_epoch()); !shape) {
       // Every reader would have to skip it; refuse it at the door instead.
       return Refuse(StatusCode::INVALID_ARGUMENT, shape.error().message.c_str());  // fixed texts, no input echoed
+    } else if (e.key_epoch() < next.current_epoch()) {
+      // Sealed to keys a revoked or demoted device holds: the writer must pull the new
+      // epoch and seal it again (the client does, then pushes again).
+      return Refuse(StatusCode::ABORTED, "an object is sealed to a key epoch that has ended; sync again");
     }
     *head = ChainHead{e.author_seq(), vault::ObjectCodec::ChainHash(e)};
     fresh_by_id.emplace(e.object_id(), static_cast<int>(fresh.size()));

@@ -174,6 +174,14 @@ Result<OpenedObject> ObjectCodec::Open(const format::v1::ObjectEnvelope& e, Byte
                       Bytes(e.author().begin(), e.author().end())};
 }
 
+format::v1::ObjectEnvelope ObjectCodec::Rechain(format::v1::ObjectEnvelope e, std::uint64_t seq,
+                                                const Bytes& prev_hash) const {
+  e.set_author_seq(seq);
+  e.set_prev_hash(ToString(prev_hash));
+  e.set_signature(ToString(author_->Sign(SigningMessage(e))));
+  return e;
+}
+
 Status ObjectCodec::CheckShape(const format::v1::ObjectEnvelope& e, std::uint64_t current_epoch) {
   constexpr std::size_t kSlotBytes = kHeaderPlainBytes + crypto_box_SEALBYTES;
   if (!e.public_body().empty()) return Fail(ErrorCode::kInvalidArgument, "a sealed object carries a public body");

@@ -91,6 +91,11 @@ class ObjectCodec {
   format::v1::ObjectEnvelope SealPublic(const crypto::Bytes& object_id, crypto::ByteView public_body,
                                         std::uint64_t seq, const crypto::Bytes& prev_hash) const;
 
+  // The same object as the author's object number `seq` after `prev_hash`, signed again
+  // (re-chaining unpushed objects after an earlier one was re-sealed).
+  format::v1::ObjectEnvelope Rechain(format::v1::ObjectEnvelope envelope, std::uint64_t seq,
+                                     const crypto::Bytes& prev_hash) const;
+
   // What a server can check of a sealed object without keys: three key slots of the
   // right size, a commitment, a ciphertext, and an epoch that exists (1..current_epoch).
   static Status CheckShape(const format::v1::ObjectEnvelope& envelope, std::uint64_t current_epoch);

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <functional>
+#include <set>
 
 #include "crypto/chunk_cipher.h"
 #include "vault/vault_impl.h"
@@ -89,6 +90,71 @@ Result<std::vector<format::v1::ObjectEnvelope>> SyncState::Unpushed(std::size_t 
     out.push_back(std::move(envelope));
   }
   return out;
+}
+
+Result<std::size_t> SyncState::ResealStaleUnpushed() {
+  const std::uint64_t epoch = impl_.membership.current_epoch();
+  const std::uint64_t pushed = impl_.state.pushed_seq();
+  std::vector<format::v1::ObjectEnvelope> unpushed;
+  std::set<std::string> stale_cases;
+  bool stale = false;
+  for (std::uint64_t seq = pushed + 1; seq <= impl_.state.author_seq(); ++seq) {
+    EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+    if (!object_hex) return Fail(ErrorCode::kCorrupt, fmt::format("own object {} is missing", seq));
+    EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(*object_hex));
+    if (envelope.public_body().empty() && envelope.key_epoch() < epoch) stale = true;
+    unpushed.push_back(std::move(envelope));
+  }
+  if (!stale) return 0;
+  EVAULT_TRY(impl_.RequireWriter());
+  // First the case keys of the current epoch, announced at the end of the chain (their
+  // own transaction, so they are stored and re-chained below with everything else).
+  {
+    Vault::Impl::Txn announce = impl_.Begin();
+    for (const auto& e : unpushed) {
+      if (!e.public_body().empty() || e.key_epoch() >= epoch) continue;
+      EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl_.OpenEnvelope(e));
+      if (!opened.identity.case_id.empty()) EVAULT_TRY(impl_.CaseKeyFor(announce, opened.identity.case_id, epoch));
+    }
+    if (announce.seq != impl_.state.author_seq()) {
+      EVAULT_TRY(impl_.Commit(announce));
+      for (std::uint64_t seq = pushed + unpushed.size() + 1; seq <= impl_.state.author_seq(); ++seq) {
+        EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+        if (!object_hex) return Fail(ErrorCode::kCorrupt, fmt::format("own object {} is missing", seq));
+        EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(*object_hex));
+        unpushed.push_back(std::move(envelope));
+      }
+    }
+  }
+  // Then every unpushed object again, from the last acknowledged one on.
+  Vault::Impl::Txn t = impl_.Begin();
+  t.seq = pushed;
+  t.head.clear();
+  if (pushed > 0) {
+    const std::string me = Hex(impl_.signing->public_key());
+    EVAULT_ASSIGN_OR_RETURN(auto hash, impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", me, pushed)));
+    if (!hash) return Fail(ErrorCode::kCorrupt, "the hash of this device's last pushed object is missing");
+    t.head = *crypto::FromHex(*hash);
+  }
+  std::size_t resealed = 0;
+  for (const auto& e : unpushed) {
+    if (!e.public_body().empty() || e.key_epoch() >= epoch) {
+      impl_.Append(t, impl_.codec->Rechain(e, t.seq + 1, t.head));
+      continue;
+    }
+    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl_.OpenEnvelope(e));
+    EVAULT_ASSIGN_OR_RETURN(SealingKeys to, impl_.SealingFor(t, opened.identity.case_id));
+    if (t.seq != pushed + static_cast<std::uint64_t>(&e - unpushed.data())) {
+      return Fail(ErrorCode::kInternal, "re-sealing announced a case key mid-chain");
+    }
+    const Bytes object_id(e.object_id().begin(), e.object_id().end());
+    EVAULT_ASSIGN_OR_RETURN(auto sealed, impl_.codec->Seal(object_id, opened.identity, opened.body.span(), t.seq + 1,
+                                                           t.head, opened.content_key, to));
+    impl_.Append(t, sealed);
+    ++resealed;
+  }
+  EVAULT_TRY(impl_.Commit(t));
+  return resealed;
 }
 
 Status SyncState::MarkPushed(std::uint64_t seq) {

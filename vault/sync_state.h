@@ -88,6 +88,13 @@ class SyncState {
   };
   Result<std::vector<Admitted>> AdmitJoinRequests(const std::vector<sync::v1::JoinRequest>& requests);
 
+  // Objects written before this device learned that a new key epoch began (offline,
+  // while a device was revoked or changed role) are sealed to keys the departed device
+  // holds. Before they are pushed, they are sealed again to the current epoch (same
+  // object ids and content keys: nobody has seen them yet) and re-chained. Returns how
+  // many objects were re-sealed.
+  Result<std::size_t> ResealStaleUnpushed();
+
   // `evault member revoke`: the owner revokes a device. The server refuses it from its
   // next call; a new key epoch begins, its keys sealed to every remaining owner,
   // coordinator and monitor, so nothing written afterwards is readable to it.
