@@ -110,6 +110,13 @@ std::string ReadInput(const std::string& path) {
 
 void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
 
+// Devices a sync admitted: the user should compare each fingerprint out of band.
+void PrintAdmitted(const SyncReport& report, std::FILE* out = stdout) {
+  for (const auto& a : report.admitted) {
+    fmt::print(out, "admitted {} as {} (fingerprint {})\n", a.device_id, vault::RoleName(a.role), a.fingerprint);
+  }
+}
+
 // Membership changes matter only once the server has them: sync now if a server is known.
 void SyncIfConfigured(vault::Vault& v, vault::SyncState& state) {
   auto config = Check(state.LoadConfig());
@@ -122,6 +129,7 @@ void SyncIfConfigured(vault::Vault& v, vault::SyncState& state) {
     fmt::print(stderr, "the change is stored on this device but not yet on the server; run `evault sync`\n");
     Check(std::move(synced));
   }
+  PrintAdmitted(*synced);
   fmt::print("synced with {}\n", config->server);
 }
 
@@ -426,9 +434,7 @@ int Run(int argc, char** argv) {
     auto report = Check(RunSync(*v, config, enroll_token,
                                 [&](std::string_view, std::uint64_t done, std::uint64_t total) { bar(done, total); }));
     if (changed || !stored) Check(state.SaveConfig(config));
-    for (const auto& a : report.admitted) {
-      fmt::print("admitted {} as {} (fingerprint {})\n", a.device_id, vault::RoleName(a.role), a.fingerprint);
-    }
+    PrintAdmitted(report);
     if (report.awaiting_admission) {
       fmt::print("waiting for admission: the inviter has not synced since this device asked to join\n");
       return;
@@ -502,8 +508,9 @@ int Run(int argc, char** argv) {
       throw CommandError{{ErrorCode::kInvalidArgument, "sync with a server first: evault sync --server HOST:PORT"}};
     }
     auto secret = Check(state.CreateInvite(*role));
-    Check(RunSync(*v, *config, std::nullopt, {}));  // the server must know the invite
+    auto synced = Check(RunSync(*v, *config, std::nullopt, {}));  // the server must know the invite
     fmt::print("{}\n", FormatInviteCode(v->vault_id(), secret, config->server));
+    PrintAdmitted(synced, stderr);  // stdout is the code alone, for scripts
   });
   auto* member_revoke = member->add_subcommand("revoke", "Revoke a lost or seized device (owner only)");
   std::string revoke_device;

@@ -32,8 +32,8 @@ std::string Str(crypto::ByteView b) { return std::string(crypto::AsText(b)); }
 
 ErrorCode CodeFor(const grpc::Status& s) {
   switch (s.error_code()) {
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED: return ErrorCode::kInvalidArgument;
+    case grpc::StatusCode::UNAUTHENTICATED: return ErrorCode::kInvalidArgument;
+    case grpc::StatusCode::PERMISSION_DENIED: return ErrorCode::kPermissionDenied;  // exit 5: e.g. revoked
     case grpc::StatusCode::NOT_FOUND: return ErrorCode::kNotFound;
     case grpc::StatusCode::ALREADY_EXISTS: return ErrorCode::kAlreadyExists;
     default: return ErrorCode::kIo;
@@ -49,6 +49,7 @@ const char* Describe(grpc::StatusCode code) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return "the server's quota or rate limit was reached";
     case grpc::StatusCode::INVALID_ARGUMENT: return "the server rejected the request";
     case grpc::StatusCode::FAILED_PRECONDITION: return "the server's state does not allow this";
+    case grpc::StatusCode::ABORTED: return "a key epoch began during this sync; run `evault sync` again";
     case grpc::StatusCode::NOT_FOUND: return "the server does not have it";
     case grpc::StatusCode::ALREADY_EXISTS: return "the server already has it";
     default: return "the server failed";

@@ -164,12 +164,18 @@ Status Membership::CheckKeys(const MembershipOp& op) const {
 }
 
 // REVOKE and CHANGE_ROLE: the owner begins the next epoch with fresh public keys.
-Status Membership::BeginEpoch(const MembershipOp& op) {
+Status Membership::CheckNewEpoch(const MembershipOp& op) const {
   if (op.epoch() != epochs_.size() + 1 || !ValidPublicKey(op.epoch_readers_key()) ||
       !ValidPublicKey(op.epoch_members_key())) {
     return Fail(ErrorCode::kTampered, "the operation must begin the next epoch");
   }
   return CheckKeys(op);
+}
+
+void Membership::BeginEpoch(const MembershipOp& op) {
+  epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
+                     Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
+  RecordKeys(op);
 }
 
 void Membership::RecordKeys(const MembershipOp& op) {
@@ -216,9 +222,7 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       EVAULT_TRY(CheckKeys(op));
       vault_id_.assign(e.vault_id().begin(), e.vault_id().end());
       new_member(sync::v1::OWNER);
-      epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
-                         Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
-      RecordKeys(op);
+      BeginEpoch(op);
       return Ok();
     case MembershipOp::INVITE:
       if (!CanAdmit(author)) return Fail(ErrorCode::kTampered, "INVITE signed by a device that may not invite");
@@ -252,12 +256,10 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
       if (it == members_.end() || it->second.revoked || subject.signing_key() == e.author()) {
         return Fail(ErrorCode::kTampered, "REVOKE of an unknown, revoked or own device");
       }
-      EVAULT_TRY(BeginEpoch(op));
+      EVAULT_TRY(CheckNewEpoch(op));
       it->second.revoked = true;
       it->second.revoked_in_epoch = op.epoch();
-      epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
-                         Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
-      RecordKeys(op);
+      BeginEpoch(op);
       return Ok();
     }
     case MembershipOp::CHANGE_ROLE: {
@@ -270,12 +272,10 @@ Status Membership::Apply(const format::v1::ObjectEnvelope& e) {
           op.role() == it->second.role) {
         return Fail(ErrorCode::kTampered, "CHANGE_ROLE to an invalid or unchanged role");
       }
-      EVAULT_TRY(BeginEpoch(op));
+      EVAULT_TRY(CheckNewEpoch(op));
       it->second.role = op.role();
       it->second.roles.emplace_back(op.epoch(), op.role());
-      epochs_.push_back({Bytes(op.epoch_readers_key().begin(), op.epoch_readers_key().end()),
-                         Bytes(op.epoch_members_key().begin(), op.epoch_members_key().end())});
-      RecordKeys(op);
+      BeginEpoch(op);
       return Ok();
     }
     case MembershipOp::SHARE:

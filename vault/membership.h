@@ -107,7 +107,8 @@ class Membership {
   std::set<std::pair<std::string, std::string>> grants_;
 
   Status CheckKeys(const sync::v1::MembershipOp& op) const;
-  Status BeginEpoch(const sync::v1::MembershipOp& op);
+  Status CheckNewEpoch(const sync::v1::MembershipOp& op) const;
+  void BeginEpoch(const sync::v1::MembershipOp& op);  // records its public keys and sealed keys
   void RecordKeys(const sync::v1::MembershipOp& op);
 };
 
