@@ -8,7 +8,7 @@ packages=(
   libsodium-dev librocksdb-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev
-  openssh-client  # ssh-keygen -Y verify: the tests check exports with the standard tool
+  openssh-client minisign  # ssh-keygen -Y verify, minisign -V: exports are checked with the standard tools
 )
 
 missing=()
