@@ -28,13 +28,6 @@ Bytes KeyId(ByteView pk) {
   return Bytes(h.begin(), h.begin() + kKeyIdBytes);
 }
 
-std::string Base64(ByteView bytes) {
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
 // minisign prints the key id as the 8 bytes read little-endian, in upper-case hex.
 std::string KeyIdText(const Bytes& id) {
   std::string out;
@@ -49,7 +42,7 @@ std::string MinisignPublicKey(ByteView pk) {
   Bytes blob = {'E', 'd'};
   blob.insert(blob.end(), id.begin(), id.end());
   blob.insert(blob.end(), pk.begin(), pk.end());
-  return "untrusted comment: minisign public key " + KeyIdText(id) + "\n" + Base64(blob) + "\n";
+  return "untrusted comment: minisign public key " + KeyIdText(id) + "\n" + crypto::ToBase64(blob) + "\n";
 }
 
 std::string MinisignSign(const crypto::SigningKeyPair& key, ByteView message, std::string_view trusted_comment) {
@@ -66,8 +59,8 @@ std::string MinisignSign(const crypto::SigningKeyPair& key, ByteView message, st
   Bytes global(signature.begin(), signature.end());
   global.insert(global.end(), comment.begin(), comment.end());
   const Bytes global_signature = key.Sign(global);
-  return "untrusted comment: signature from an evault device key\n" + Base64(blob) + "\ntrusted comment: " +
-         comment + "\n" + Base64(global_signature) + "\n";
+  return "untrusted comment: signature from an evault device key\n" + crypto::ToBase64(blob) + "\ntrusted comment: " +
+         comment + "\n" + crypto::ToBase64(global_signature) + "\n";
 }
 
 }  // namespace evault::audit

@@ -44,13 +44,6 @@ Bytes SignedData(std::string_view ssh_namespace, ByteView message) {
   return data;
 }
 
-std::string Base64(ByteView bytes) {
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
 // A reader of SSH wire strings that fails instead of reading past the end.
 struct Reader {
   ByteView rest;
@@ -78,7 +71,7 @@ bool Equals(ByteView a, ByteView b) { return a.size() == b.size() && std::memcmp
 
 }  // namespace
 
-std::string SshPublicKey(ByteView pk) { return std::string(kKeyType) + " " + Base64(PublicKeyBlob(pk)); }
+std::string SshPublicKey(ByteView pk) { return std::string(kKeyType) + " " + crypto::ToBase64(PublicKeyBlob(pk)); }
 
 std::string AllowedSignersLine(std::string_view identity, std::string_view ssh_namespace, ByteView pk) {
   return std::string(identity) + " namespaces=\"" + std::string(ssh_namespace) + "\" " + SshPublicKey(pk);
@@ -97,7 +90,7 @@ std::string SshSign(const crypto::SigningKeyPair& key, std::string_view ssh_name
   PutString(blob, std::string_view());
   PutString(blob, std::string_view(kHashAlgorithm));
   PutString(blob, signature_blob);
-  const std::string encoded = Base64(blob);
+  const std::string encoded = crypto::ToBase64(blob);
   std::string out = "-----BEGIN SSH SIGNATURE-----\n";
   for (std::size_t i = 0; i < encoded.size(); i += kLineWidth) out += encoded.substr(i, kLineWidth) + "\n";
   out += "-----END SSH SIGNATURE-----\n";

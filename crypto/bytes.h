@@ -25,6 +25,8 @@ inline std::string_view AsText(ByteView bytes) {
 std::string ToHex(ByteView bytes);
 // Lower- or upper-case hex of exactly the right length; nullopt otherwise.
 std::optional<Bytes> FromHex(std::string_view hex);
+// Standard base64 (RFC 4648, with padding), as OpenSSH and minisign write it.
+std::string ToBase64(ByteView bytes);
 
 // Appends little-endian integers and length-prefixed fields: the canonical encoding
 // used for associated data and signing messages, so two fields can never be confused.

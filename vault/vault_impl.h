@@ -394,6 +394,7 @@ struct Vault::Impl {
   // monitor could announce a key whose secret it kept, to read what others seal to it.
   // Catalog: ckey/<case>/<epoch>/<public key> -> <announcement object id>/<announcer key>.
   Result<Bytes> CaseKeyFor(Txn& t, const Bytes& case_id, std::uint64_t epoch) {
+    if (epoch != membership.current_epoch()) return Fail(ErrorCode::kInternal, "case keys are made for the current epoch");
     const std::string prefix = fmt::format("ckey/{}/{:016x}/", Hex(case_id), epoch);
     EVAULT_ASSIGN_OR_RETURN(auto known, catalog->Scan(0, prefix));
     for (const auto& [key, value] : known) {
@@ -408,16 +409,11 @@ struct Vault::Impl {
       if (!pk || pk->size() != 32) return Fail(ErrorCode::kCorrupt, "a stored case key is malformed");
       return *pk;
     }
-    const EpochPublicKeys* keys = membership.Epoch(epoch);
+    EVAULT_ASSIGN_OR_RETURN(SealingKeys to, SealingFor(t, {}));  // the epoch's readers and members
     crypto::BoxKeyPair pair = crypto::BoxKeyPair::Generate();
-    EVAULT_ASSIGN_OR_RETURN(Bytes sealed, crypto::SealToPublicKey(keys->readers, pair.secret_key().span()));
+    EVAULT_ASSIGN_OR_RETURN(Bytes sealed, crypto::SealToPublicKey(to.readers, pair.secret_key().span()));
     json body = {{"case_id", Hex(case_id)}, {"epoch", epoch}, {"public_key", Hex(pair.public_key())},
                  {"sealed_secret", Hex(sealed)}, {"created", NowUtc()}};
-    SealingKeys to;
-    to.epoch = epoch;
-    to.readers = keys->readers;
-    to.second = keys->members;
-    to.author = keyring.self_keys().back().public_key();
     Bytes object_id = crypto::RandomBytes(kIdBytes);
     EVAULT_ASSIGN_OR_RETURN(auto envelope, codec->Seal(object_id, {ObjectKind::kCaseKey, case_id, 1, {}},
                                                        AsBytes(body.dump()), t.seq + 1, t.head,

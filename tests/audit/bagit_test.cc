@@ -3,6 +3,8 @@
 #include "audit/bagit.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/audit/tool_test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,27 +18,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-class BagItTest : public ::testing::Test {
+class BagItTest : public testing::ToolTest {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("evault-bagit-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    ToolTest::SetUp();
     bag_ = dir_ / "bag";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   int Run(const std::string& command) {
-    const int status = std::system(("cd '" + bag_.string() + "' && " + command + " >/dev/null 2>&1").c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    return testing::RunShell("cd '" + bag_.string() + "' && " + command + " >/dev/null 2>&1");
   }
-  bool Have(const char* tool) { return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0; }
+  bool Have(const char* tool) { return testing::HaveTool(tool); }
 
   void MakeBag() {
     auto bag = BagWriter::Create(bag_);
@@ -54,18 +46,18 @@ class BagItTest : public ::testing::Test {
     EXPECT_EQ((*bag)->payload_bytes(), 3000u + std::string(R"({"title":"Суд над журналистом"})").size() + 10);
   }
 
-  fs::path dir_, bag_;
+  fs::path bag_;
   crypto::SigningKeyPair signer_ = crypto::SigningKeyPair::Generate();
 };
 
 TEST_F(BagItTest, StandardToolsVerifyTheBag) {
   ASSERT_NO_FATAL_FAILURE(MakeBag());
-  EXPECT_EQ(Read(bag_ / "bagit.txt"), "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n");
-  const std::string info = Read(bag_ / "bag-info.txt");
+  EXPECT_EQ(testing::ReadFile(bag_ / "bagit.txt"), "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n");
+  const std::string info = testing::ReadFile(bag_ / "bag-info.txt");
   const std::size_t record = std::string(R"({"title":"Суд над журналистом"})").size();
   EXPECT_NE(info.find("Payload-Oxum: " + std::to_string(3000 + record + 10) + ".3\n"), std::string::npos) << info;
   EXPECT_NE(info.find("Purpose: defence of the accused\n"), std::string::npos);
-  EXPECT_NE(Read(bag_ / "manifest-sha256.txt").find("  data/attachments/photo 100 percent.jpg\n"), std::string::npos);
+  EXPECT_NE(testing::ReadFile(bag_ / "manifest-sha256.txt").find("  data/attachments/photo 100 percent.jpg\n"), std::string::npos);
   EXPECT_EQ(Run("sha256sum -c manifest-sha256.txt"), 0);
   EXPECT_EQ(Run("sha512sum -c manifest-sha512.txt"), 0);
   EXPECT_EQ(Run("sha256sum -c tagmanifest-sha256.txt"), 0);

@@ -3,6 +3,8 @@
 #include "audit/minisign.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/audit/tool_test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,40 +18,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void Write(const fs::path& p, std::string_view text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
-
-class MinisignTest : public ::testing::Test {
+class MinisignTest : public testing::ToolTest {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("evault-minisign-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-    if (std::system("command -v minisign >/dev/null 2>&1") != 0) {
-      GTEST_SKIP() << "minisign is not installed (deploy/install-deps.sh installs it)";
-    }
+    ToolTest::SetUp();
+    if (!testing::HaveTool("minisign")) GTEST_SKIP() << "minisign is not installed (deploy/install-deps.sh installs it)";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Exit status of `minisign -Vm message -p key`; its stdout (the trusted comment) in `out`.
   int Verify(std::string_view public_key, std::string_view message, std::string_view signature,
              std::string* out = nullptr) {
-    Write(dir_ / "exporter.pub", public_key);
-    Write(dir_ / "message", message);
-    Write(dir_ / "message.minisig", signature);
+    testing::WriteFile(dir_ / "exporter.pub", public_key);
+    testing::WriteFile(dir_ / "message", message);
+    testing::WriteFile(dir_ / "message.minisig", signature);
     const std::string command = "minisign -Vm '" + (dir_ / "message").string() + "' -p '" +
                                 (dir_ / "exporter.pub").string() + "' > '" + (dir_ / "out").string() + "' 2>&1";
-    const int status = std::system(command.c_str());
-    if (out != nullptr) {
-      std::ifstream in(dir_ / "out");
-      *out = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    const int status = testing::RunShell(command);
+    if (out != nullptr) *out = testing::ReadFile(dir_ / "out");
+    return status;
   }
 
-  fs::path dir_;
   crypto::SigningKeyPair key_ = crypto::SigningKeyPair::Generate();
 };
 

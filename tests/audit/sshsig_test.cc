@@ -3,6 +3,8 @@
 #include "audit/sshsig.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/audit/tool_test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,36 +18,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void Write(const fs::path& p, std::string_view text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
-
-class SshSigTest : public ::testing::Test {
+class SshSigTest : public testing::ToolTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("evault-sshsig-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Exit status of ssh-keygen -Y verify, or -1 when ssh-keygen is not installed.
   int SshKeygenVerify(std::string_view allowed, std::string_view signature, std::string_view message,
                       std::string_view ssh_namespace) {
-    if (std::system("command -v ssh-keygen >/dev/null 2>&1") != 0) return -1;
-    Write(dir_ / "allowed_signers", allowed);
-    Write(dir_ / "message", message);
-    Write(dir_ / "message.sshsig", signature);
+    if (!testing::HaveTool("ssh-keygen")) return -1;
+    testing::WriteFile(dir_ / "allowed_signers", allowed);
+    testing::WriteFile(dir_ / "message", message);
+    testing::WriteFile(dir_ / "message.sshsig", signature);
     const std::string command = "ssh-keygen -Y verify -f '" + (dir_ / "allowed_signers").string() +
                                 "' -I evault-device -n '" + std::string(ssh_namespace) + "' -s '" +
                                 (dir_ / "message.sshsig").string() + "' < '" + (dir_ / "message").string() +
                                 "' >/dev/null 2>&1";
-    const int status = std::system(command.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    return testing::RunShell(command);
   }
 
-  fs::path dir_;
   crypto::SigningKeyPair key_ = crypto::SigningKeyPair::Generate();
 };
 
