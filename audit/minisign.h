@@ -10,6 +10,7 @@
 
 #include "crypto/bytes.h"
 #include "crypto/identity.h"
+#include "crypto/status.h"
 
 namespace evault::audit {
 
@@ -19,5 +20,17 @@ std::string MinisignPublicKey(crypto::ByteView ed25519_public_key);
 // The .minisig file for `message`. `trusted_comment` must be one line.
 std::string MinisignSign(const crypto::SigningKeyPair& key, crypto::ByteView message,
                          std::string_view trusted_comment);
+
+// The Ed25519 key (32 bytes) of a public key file: an "untrusted comment:" line, then
+// base64 of "Ed" | key id (8) | key (32), as `minisign -G` and MinisignPublicKey write
+// it. Fails with kInvalidArgument naming what is malformed.
+Result<crypto::Bytes> ParseMinisignPublicKey(std::string_view public_key_file_text);
+
+// Checks a .minisig file as `minisign -V` does: the key ids of key and signature match,
+// the signature ("ED": over BLAKE2b-512 of `message`; legacy "Ed": over `message`)
+// verifies, and so does the global signature over signature | trusted comment. Fails
+// with kInvalidArgument for a malformed file, kTampered for a signature that does not hold.
+Status MinisignVerify(std::string_view public_key_file_text, crypto::ByteView message,
+                      std::string_view minisig_file_text);
 
 }  // namespace evault::audit

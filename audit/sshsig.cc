@@ -2,7 +2,11 @@
 
 #include <sodium.h>
 
+#include <cctype>
 #include <cstring>
+#include <optional>
+
+#include <fmt/core.h>
 
 #include "crypto/secret_bytes.h"
 
@@ -69,7 +73,119 @@ bool Equals(ByteView a, std::string_view b) {
 }
 bool Equals(ByteView a, ByteView b) { return a.size() == b.size() && std::memcmp(a.data(), b.data(), b.size()) == 0; }
 
+// Whitespace-separated tokens; a double-quoted part may hold whitespace. Nullopt for
+// an unterminated quote.
+std::optional<std::vector<std::string_view>> Tokens(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    if (i == line.size()) break;
+    const std::size_t start = i;
+    bool quoted = false;
+    while (i < line.size() && (quoted || (line[i] != ' ' && line[i] != '\t'))) {
+      if (line[i] == '"') quoted = !quoted;
+      ++i;
+    }
+    if (quoted) return std::nullopt;
+    out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitOutsideQuotes(std::string_view text, char separator) {
+  std::vector<std::string_view> out;
+  bool quoted = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && text[i] == '"') quoted = !quoted;
+    if (i == text.size() || (text[i] == separator && !quoted)) {
+      out.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+Result<AllowedSigner> ParseSignerLine(std::string_view line, std::size_t number) {
+  auto bad = [&](std::string_view what) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("allowed_signers line {}: {}", number, what));
+  };
+  const auto tokens = Tokens(line);
+  if (!tokens) return bad("an unterminated quote");
+  if (tokens->size() < 3) return bad("not \"PRINCIPALS [OPTIONS] KEYTYPE BASE64KEY\"");
+  AllowedSigner signer;
+  signer.principals = std::string((*tokens)[0]);
+  std::size_t next = 1;
+  const std::string_view second = (*tokens)[1];
+  const bool is_key_type = second.starts_with("ssh-") || second.starts_with("ecdsa-") || second.starts_with("sk-");
+  if (!is_key_type) {
+    for (std::string_view option : SplitOutsideQuotes((*tokens)[1], ',')) {
+      const std::size_t eq = option.find('=');
+      const std::string_view name = option.substr(0, eq);
+      if (EqualsIgnoringCase(name, "namespaces") && eq != std::string_view::npos) {
+        std::string_view value = option.substr(eq + 1);
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+        for (std::string_view ns : SplitOutsideQuotes(value, ',')) signer.namespaces.emplace_back(ns);
+      } else if (EqualsIgnoringCase(name, "cert-authority")) {
+        return bad("a certificate authority, not a signer's own key");
+      } else {
+        return bad(fmt::format("an unsupported option \"{}\"", name));
+      }
+    }
+    next = 2;
+  }
+  if (tokens->size() < next + 2) return bad("no key after the options");
+  if ((*tokens)[next] != kKeyType) return bad("not an ssh-ed25519 key");
+  const std::string_view encoded = (*tokens)[next + 1];
+  Bytes blob(encoded.size() + 1);
+  std::size_t length = 0;
+  if (sodium_base642bin(blob.data(), blob.size(), encoded.data(), encoded.size(), nullptr, &length, nullptr,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    return bad("the key is not base64");
+  }
+  blob.resize(length);
+  Reader r{blob};
+  const ByteView type = r.String(), key = r.String();
+  if (!r.ok || !r.rest.empty() || !Equals(type, std::string_view(kKeyType)) || key.size() != crypto_sign_PUBLICKEYBYTES) {
+    return bad("the key is not an ssh-ed25519 key blob");
+  }
+  signer.key.assign(key.begin(), key.end());
+  return signer;
+}
+
 }  // namespace
+
+std::string SshFingerprint(ByteView pk) {
+  crypto::EnsureSodium();
+  const Bytes blob = PublicKeyBlob(pk);
+  std::uint8_t digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, blob.data(), blob.size());
+  return "SHA256:" + crypto::ToBase64Unpadded(ByteView(digest, sizeof digest));
+}
+
+Result<std::vector<AllowedSigner>> ParseAllowedSigners(std::string_view text) {
+  std::vector<AllowedSigner> signers;
+  std::size_t number = 0;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    EVAULT_ASSIGN_OR_RETURN(AllowedSigner signer, ParseSignerLine(line.substr(first), number));
+    signers.push_back(std::move(signer));
+  }
+  return signers;
+}
 
 std::string SshPublicKey(ByteView pk) { return std::string(kKeyType) + " " + crypto::ToBase64(PublicKeyBlob(pk)); }
 

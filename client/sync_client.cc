@@ -292,6 +292,7 @@ Status PullObjects(SyncConnection& conn, SyncState& state, SyncReport& report, c
     EVAULT_TRY(conn.Call("pulling objects", &pb::VaultSync::Stub::Pull, request, &page));
     EVAULT_ASSIGN_OR_RETURN(auto outcome, state.ApplyPulled(page));
     report.pulled_objects += outcome.objects;
+    report.pulled_evidence += outcome.evidence;
     report.admitted_now = report.admitted_now || outcome.admitted_now;
     report.rejected_objects += outcome.rejected;
     report.server_head = page.head_seq();
@@ -392,7 +393,11 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
   // Keys members lack (a new epoch after a revocation, new keys of granted cases).
   EVAULT_ASSIGN_OR_RETURN(report.shared_keys, state.ShareMissingKeys());
   EVAULT_ASSIGN_OR_RETURN(bool checkpointed, state.WriteCheckpointIfNeeded());
-  if (checkpointed || !report.admitted.empty() || report.shared_keys > 0) {
+  // The sync's own custody entry (when evidence moved; custody entries and checkpoints
+  // alone do not count, or two devices would log each other's syncs forever).
+  EVAULT_TRY(state.RecordSync(report.pushed_objects, report.pulled_evidence, report.uploaded_chunks,
+                              report.downloaded_chunks));
+  if (checkpointed || state.author_seq() > state.pushed_seq()) {
     const auto before = report.pushed_objects;
     EVAULT_TRY(PushObjects(*conn, state, report));
     report.pushed_objects = before;  // bookkeeping objects are not the user's

@@ -26,6 +26,7 @@ namespace evault::client {
 struct SyncReport {
   std::uint64_t pushed_objects = 0;
   std::uint64_t pulled_objects = 0;
+  std::uint64_t pulled_evidence = 0;  // cases, revisions and attachments now readable here
   std::uint64_t uploaded_chunks = 0;
   std::uint64_t uploaded_bytes = 0;
   std::uint64_t downloaded_chunks = 0;

@@ -14,6 +14,14 @@ std::string ToBase64(ByteView bytes) {
   return out;
 }
 
+std::string ToBase64Unpadded(ByteView bytes) {
+  EnsureSodium();
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  out.resize(out.size() - 1);  // the terminating NUL
+  return out;
+}
+
 std::string ToHex(ByteView bytes) {
   std::string out(bytes.size() * 2 + 1, '\0');
   sodium_bin2hex(out.data(), out.size(), bytes.data(), bytes.size());

@@ -27,6 +27,8 @@ std::string ToHex(ByteView bytes);
 std::optional<Bytes> FromHex(std::string_view hex);
 // Standard base64 (RFC 4648, with padding), as OpenSSH and minisign write it.
 std::string ToBase64(ByteView bytes);
+// The same alphabet without '=' padding (RFC 4648 3.2), as the age format writes it.
+std::string ToBase64Unpadded(ByteView bytes);
 
 // Appends little-endian integers and length-prefixed fields: the canonical encoding
 // used for associated data and signing messages, so two fields can never be confused.

@@ -9,9 +9,11 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev
 )
-# The standard tools the tests check exports with (ssh-keygen -Y verify, minisign -V).
+# The standard tools the tests check exports with (ssh-keygen -Y verify, minisign -V, and
+# age -d for the encrypted bundle), and chromium, which renders the export's report.html
+# headless (screenshot, DOM, PDF).
 # Installed when possible; without them those tests skip, nothing else needs them.
-optional=(openssh-client minisign)
+optional=(openssh-client minisign chromium age)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()

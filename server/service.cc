@@ -369,7 +369,10 @@ grpc::Status VaultSyncService::PushLocked(const Caller& caller, const sv::PushRe
     if (!e.public_body().empty()) {
       if (!next.Apply(e)) return Refuse(StatusCode::PERMISSION_DENIED, "membership operation refused");
       membership_changed = true;
-    } else if (!next.CanWrite(View(device))) {
+    } else if (!next.IsActive(View(device))) {
+      // Any active member appends sealed objects: legal devices log their views and
+      // exports in the custody log. The server cannot see kinds; readers set aside
+      // anything else a legal device signs.
       return Refuse(StatusCode::PERMISSION_DENIED, "this device may not write to the vault");
     } else if (auto shape = vault::ObjectCodec::CheckShape(e, next.current_epoch()); !shape) {
       // Every reader would have to skip it; refuse it at the door instead.

@@ -34,6 +34,7 @@ enum class ObjectKind : std::uint8_t {
   kAttachmentManifest = 3,
   kCheckpoint = 4,  // the heads a device has pinned (sync::v1::Checkpoint), for fork detection
   kCaseKey = 5,     // a case's public key for an epoch, its secret sealed to the epoch's readers
+  kAuditEntry = 6,  // one signed custody entry (audit/custody.h); logical id = its case or the vault
 };
 
 struct ObjectIdentity {

@@ -326,6 +326,8 @@ Status ApplyObject(Vault::Impl& impl, Vault::Impl::Txn& t, const format::v1::Obj
                         object_hex + "/" + Hex(crypto::AsBytes(e.author())));
       return Ok();
     }
+    case ObjectKind::kAuditEntry:
+      return impl.ApplyPulledAudit(t, e, opened);
     case ObjectKind::kCheckpoint: {
       sync::v1::Checkpoint checkpoint;
       if (!checkpoint.ParseFromArray(opened.body.data(), static_cast<int>(opened.body.size()))) {
@@ -478,7 +480,9 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       impl_.catalog->Put(0, fmt::format("smem/{:016x}", pulled.server_seq()), Hex(object_id));
       continue;
     }
-    if (!confirmed.CanWrite(crypto::AsBytes(e.author()))) {
+    // Legal devices may append custody entries only (their views and exports); what
+    // else they sign is set aside once opened shows its kind.
+    if (!confirmed.IsActive(crypto::AsBytes(e.author()))) {
       return Fail(ErrorCode::kTampered, fmt::format("{} comes from a device that may not write to this vault", where));
     }
     sealed.push_back({pulled.server_seq(), &e});
@@ -528,9 +532,16 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     auto opened = impl_.OpenEnvelope(e);
     if (!opened && opened.error().code == ErrorCode::kPermissionDenied) return Fate::kUnreadable;
     if (!opened) return Fate::kSetAside;
+    if (opened->identity.kind != ObjectKind::kAuditEntry && !members.CanWrite(crypto::AsBytes(e.author()))) {
+      return Fate::kSetAside;
+    }
     if (auto s = ApplyObject(impl_, t, e, *opened, seen); !s) {
       if (opened->identity.kind == ObjectKind::kCheckpoint) return std::unexpected(s.error());
       return Fate::kSetAside;
+    }
+    const auto kind = opened->identity.kind;
+    if (kind == ObjectKind::kCase || kind == ObjectKind::kRecordRevision || kind == ObjectKind::kAttachmentManifest) {
+      ++outcome.evidence;
     }
     return Fate::kApplied;
   };
@@ -606,6 +617,7 @@ Result<Bytes> SyncState::CreateInvite(sync::v1::Role role) {
   EVAULT_TRY(impl_.PutMembershipOp(t, op));
   impl_.catalog->Put(0, fmt::format("invite/{}", Hex(invite_id)), Str(secret));
   EVAULT_TRY(impl_.Commit(t));
+  EVAULT_TRY(AuditMembership({{"op", "invite"}, {"role", RoleName(role)}}));
   return secret;
 }
 
@@ -698,6 +710,9 @@ Result<std::vector<SyncState::Admitted>> SyncState::AdmitJoinRequests(
   }
   if (admitted.empty()) return admitted;
   EVAULT_TRY(impl_.Commit(t));
+  for (const auto& a : admitted) {
+    EVAULT_TRY(AuditMembership({{"op", "admit"}, {"device", a.device_id}, {"role", RoleName(a.role)}}));
+  }
   return admitted;
 }
 
@@ -774,6 +789,7 @@ Result<SyncState::EpochChange> SyncState::RevokeMember(std::string_view device_i
   Vault::Impl::Txn t = impl_.Begin();
   EVAULT_TRY(impl_.PutMembershipOp(t, op));
   EVAULT_TRY(impl_.Commit(t));
+  EVAULT_TRY(AuditMembership({{"op", "revoke"}, {"device", out.device_id}, {"epoch", out.epoch}}));
   return out;
 }
 
@@ -796,6 +812,7 @@ Result<SyncState::EpochChange> SyncState::ChangeRole(std::string_view device_id,
   Vault::Impl::Txn t = impl_.Begin();
   EVAULT_TRY(impl_.PutMembershipOp(t, op));
   EVAULT_TRY(impl_.Commit(t));
+  EVAULT_TRY(AuditMembership({{"op", "role"}, {"device", out.device_id}, {"role", RoleName(role)}, {"epoch", out.epoch}}));
   return out;
 }
 
@@ -893,6 +910,10 @@ Result<std::size_t> SyncState::GrantCase(std::string_view case_id, std::string_v
   const std::size_t keys = op.keys_size();
   EVAULT_TRY(impl_.PutMembershipOp(t, op));
   EVAULT_TRY(impl_.Commit(t));
+  // After the commit, so a grant that began no epoch is logged in the epoch it took effect.
+  EVAULT_TRY(impl_.AuditNow(std::string(case_id), audit::action::kCaseGrant,
+                            {{"case_id", std::string(case_id)}, {"device", DeviceIdFromKey(legal->signing_key)},
+                             {"keys", keys}}));
   return keys;
 }
 
@@ -933,6 +954,7 @@ Result<SyncState::Purged> SyncState::PurgeSynced() {
                 "only a monitor purges: an owner's, coordinator's or legal device's copy is the archive it reads");
   }
   Purged out;
+  std::map<std::string, std::string> purged_heads;  // abase/<stream>/<key> -> <seq>/<sha256>
   const std::uint64_t pushed = impl_.state.pushed_seq();
   const std::uint64_t written = impl_.state.author_seq();
   Vault::Impl::Txn t = impl_.Begin();
@@ -954,6 +976,13 @@ Result<SyncState::Purged> SyncState::PurgeSynced() {
         ++out.revisions;
       } else if (opened.identity.kind == ObjectKind::kCase) {
         ++out.cases;
+      } else if (opened.identity.kind == ObjectKind::kAuditEntry) {
+        // The log resumes after the last purged entry of each stream.
+        const std::string line(opened.body.view());
+        EVAULT_ASSIGN_OR_RETURN(json entry, audit::ParseEntry(line));
+        const std::string case_hex = Hex(opened.identity.case_id);
+        purged_heads[fmt::format("abase/{}/{}", case_hex.empty() ? "-" : case_hex, entry["key"].get<std::string>())] =
+            fmt::format("{}/{}", entry["seq"].get<std::uint64_t>(), audit::LineSha256(line));
       }
     }
     t.batch.Delete(Slice(*ParseId("object", *object_hex)));
@@ -963,10 +992,11 @@ Result<SyncState::Purged> SyncState::PurgeSynced() {
   // The readable catalog and the search index are rebuilt from what is left: the
   // objects not yet acknowledged. Case-key entries stay, so the monitor can still add
   // evidence to the cases it knows.
-  for (const char* prefix : {"case/", "rec/", "crec/", "rev/", "head/", "att/", "attid/"}) {
+  for (const char* prefix : {"case/", "rec/", "crec/", "rev/", "head/", "att/", "attid/", "alog/", "asize/", "acp/"}) {
     EVAULT_ASSIGN_OR_RETURN(auto entries, impl_.catalog->Scan(0, prefix));
     for (const auto& [key, value] : entries) impl_.catalog->Delete(0, key);
   }
+  for (const auto& [key, head] : purged_heads) impl_.catalog->Put(0, key, head);
   for (std::size_t p = 0; p < impl_.search->partitions(); ++p) {
     EVAULT_ASSIGN_OR_RETURN(auto entries, impl_.search->Scan(p, ""));
     for (const auto& [key, value] : entries) impl_.search->Delete(p, key);
@@ -1004,6 +1034,9 @@ Result<SyncState::Purged> SyncState::PurgeSynced() {
     }
   }
   impl_.keyring.SetSelfKeys(std::move(self));
+  EVAULT_TRY(impl_.AuditNow("", audit::action::kPurge,
+                            {{"objects", out.objects}, {"cases", out.cases}, {"revisions", out.revisions},
+                             {"attachments", out.attachments}}));
   // Push the deletions out of the memtable, the WAL and every SST file that held them.
   EVAULT_TRY(impl_.CompactAll());
   return out;
@@ -1054,6 +1087,22 @@ Result<bool> SyncState::WriteCheckpointIfNeeded() {
   impl_.catalog->Delete(0, "checkpoint/due");
   EVAULT_TRY(impl_.Commit(t));
   return true;
+}
+
+Status SyncState::AuditMembership(const json& subject) {
+  return impl_.AuditNow("", audit::action::kMembership, subject);
+}
+
+Status SyncState::RecordSync(std::size_t pushed, std::size_t pulled, std::size_t uploaded, std::size_t downloaded) {
+  Vault::Impl::Txn t = impl_.Begin();
+  if ((pushed | pulled | uploaded | downloaded) != 0 && admitted()) {
+    EVAULT_TRY(impl_.Audit(t, "", audit::action::kSync,
+                           {{"pushed_objects", pushed}, {"pulled_evidence", pulled}, {"uploaded_chunks", uploaded},
+                            {"downloaded_chunks", downloaded}}));
+  }
+  EVAULT_TRY(impl_.CheckpointAuditLogs(t));
+  if (!impl_.catalog->has_staged()) return Ok();
+  return impl_.Commit(t);
 }
 
 Result<SyncState::Summary> SyncState::Pending() {

@@ -66,6 +66,7 @@ class SyncState {
     std::size_t membership_ops = 0;
     bool admitted_now = false;
     std::size_t rejected = 0;  // signed by a member but unusable (malformed): set aside
+    std::size_t evidence = 0;  // cases, revisions and attachments of others now readable here
   };
   Result<PullOutcome> ApplyPulled(const sync::v1::PullResponse& page);
 
@@ -136,6 +137,10 @@ class SyncState {
   // encrypted checkpoint, if they moved since the last one.
   Result<bool> WriteCheckpointIfNeeded();
 
+  // After a sync: logs it in the vault's custody log if evidence moved either way, and
+  // signs a checkpoint of every custody log that grew.
+  Status RecordSync(std::size_t pushed, std::size_t pulled, std::size_t uploaded, std::size_t downloaded);
+
   struct Summary {
     std::uint64_t unpushed_objects = 0;
     std::size_t pending_uploads = 0;
@@ -145,6 +150,10 @@ class SyncState {
   Result<Summary> Pending();
 
  private:
+  // Logs a membership change in the vault's custody log, after it committed: one that
+  // began a key epoch is then sealed to the new epoch's keys.
+  Status AuditMembership(const nlohmann::json& subject);
+
   struct DownloadCache;  // the keys of the attachment being downloaded, and a buffer
   Vault::Impl& impl_;
   std::shared_ptr<DownloadCache> download_;

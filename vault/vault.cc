@@ -166,6 +166,8 @@ Result<CaseInfo> Vault::CreateCase(std::string_view title, const std::vector<std
   EVAULT_ASSIGN_OR_RETURN(Bytes object_id, impl_->PutObject(t, {ObjectKind::kCase, case_id, 1, case_id},
                                                             CanonicalJson(body), SymmetricKey::Generate()));
   impl_->catalog->Put(0, fmt::format("case/{}", c.id), Hex(object_id));
+  EVAULT_TRY(impl_->Audit(t, c.id, audit::action::kCaseCreate,
+                          {{"case_id", c.id}, {"sha256", audit::LineSha256(CanonicalJson(body))}}));
   EVAULT_TRY(impl_->Commit(t));
   return c;
 }
@@ -219,13 +221,19 @@ Result<RecordView> Vault::GetRecord(std::string_view record_id, bool with_histor
   }
   std::sort(view.heads.begin(), view.heads.end(),
             [](const RecordRevision& a, const RecordRevision& b) { return a.created < b.created; });
+  json shown = json::array();
   if (with_history) {
     EVAULT_ASSIGN_OR_RETURN(auto revisions, impl_->catalog->Scan(0, fmt::format("rev/{}/", record_id)));
     for (const auto& [key, revision_id] : revisions) {
       EVAULT_ASSIGN_OR_RETURN(RecordRevision r, impl_->LoadRevision(record_id, revision_id));
       view.history.push_back(std::move(r));
     }
+    for (const auto& r : view.history) shown.push_back(r.revision_id);
+  } else {
+    for (const auto& r : view.heads) shown.push_back(r.revision_id);
   }
+  // Logged before anything is shown: no view without its custody entry.
+  EVAULT_TRY(impl_->AuditNow(case_id, audit::action::kRecordView, {{"record_id", view.record_id}, {"revisions", shown}}));
   return view;
 }
 
@@ -426,6 +434,13 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   impl_->catalog->Put(0, fmt::format("attid/{}", a.id), Hex(object_id));
   impl_->catalog->Delete(0, pending_key);
   impl_->catalog->Put(0, fmt::format("upload/{}", a.id), Hex(object_id));  // for the next sync
+  auto audited = impl_->Audit(t, case_id, audit::action::kAttachmentCapture,
+                              {{"attachment_id", a.id}, {"record_id", a.record_id}, {"sha256", a.sha256},
+                               {"size", a.size}, {"media_type", a.media_type}, {"file_name", a.file_name}});
+  if (!audited) {
+    cleanup();
+    return std::unexpected(audited.error());
+  }
   if (auto s = impl_->Commit(t); !s) {
     cleanup();
     return std::unexpected(s.error());
@@ -459,17 +474,24 @@ Result<std::vector<AttachmentInfo>> Vault::ListAttachments(std::string_view reco
 }
 
 Status Vault::ReadAttachment(std::string_view attachment_id, const SinkFn& sink, const ProgressFn& progress) {
+  EVAULT_ASSIGN_OR_RETURN(AttachmentInfo info, GetAttachment(attachment_id));
+  EVAULT_TRY(impl_->AuditNow(info.case_id, audit::action::kAttachmentRead,
+                             {{"attachment_id", info.id}, {"record_id", info.record_id}, {"sha256", info.sha256}}));
+  return impl_->StreamAttachment(attachment_id, sink, progress);
+}
+
+Status Vault::Impl::StreamAttachment(std::string_view attachment_id, const SinkFn& sink, const ProgressFn& progress) {
   EVAULT_TRY(ParseId("attachment", attachment_id));
-  EVAULT_ASSIGN_OR_RETURN(auto object_id, impl_->catalog->Get(0, fmt::format("attid/{}", attachment_id)));
+  EVAULT_ASSIGN_OR_RETURN(auto object_id, catalog->Get(0, fmt::format("attid/{}", attachment_id)));
   if (!object_id) return Fail(ErrorCode::kNotFound, fmt::format("no attachment with id {}", attachment_id));
   EVAULT_ASSIGN_OR_RETURN(OpenedObject manifest,
-                          impl_->LoadObject(*object_id, ObjectKind::kAttachmentManifest));
+                          LoadObject(*object_id, ObjectKind::kAttachmentManifest));
   if (Hex(manifest.identity.logical_id) != attachment_id) {
     return Fail(ErrorCode::kTampered, "the attachment manifest belongs to another attachment");
   }
   EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(manifest.body));
-  EVAULT_ASSIGN_OR_RETURN(AttachmentInfo info, impl_->AttachmentFromBody(body, attachment_id));
-  auto keys = impl_->KeysFor(manifest.content_key, manifest.identity.logical_id);
+  EVAULT_ASSIGN_OR_RETURN(AttachmentInfo info, AttachmentFromBody(body, attachment_id));
+  auto keys = KeysFor(manifest.content_key, manifest.identity.logical_id);
 
   SecretBytes plain(crypto::MaxSealedChunkSize());
   crypto::Digest sha256(crypto::Digest::Algorithm::kSha256);
@@ -477,7 +499,7 @@ Status Vault::ReadAttachment(std::string_view attachment_id, const SinkFn& sink,
   for (std::uint64_t i = 0; i < info.chunks; ++i) {
     rocksdb::PinnableSlice raw;
     const Bytes name = Impl::ChunkName(keys.names, i);
-    auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->chunks, Slice(name), &raw);
+    auto s = db->Get(rocksdb::ReadOptions(), chunks, Slice(name), &raw);
     if (s.IsNotFound()) {
       return Fail(ErrorCode::kTampered, fmt::format("attachment {}: chunk {} is missing", attachment_id, i));
     }

@@ -79,6 +79,40 @@ struct AttachmentInfo {
   std::string device;
 };
 
+// One signed custody entry (audit/custody.h) as this device's log holds it.
+struct AuditEntry {
+  std::string case_id;  // empty: the vault's own log (sync, membership, purge)
+  std::uint64_t index = 0;  // its position in that log, from 1
+  std::string line;     // the signed entry, exactly as exported
+  nlohmann::json fields;
+};
+
+struct AuditCheck {
+  std::size_t logs = 0;
+  std::size_t entries = 0;
+  std::size_t devices = 0;
+  std::size_t checkpoints = 0;
+  std::vector<std::string> problems;  // each names the log, the entry and what failed
+  bool ok() const { return problems.empty(); }
+};
+
+struct ExportOptions {
+  std::filesystem::path out;  // a new directory; with age_recipient, a new file
+  std::string purpose;        // one line, recorded in bag-info, the report and the custody log
+  std::string age_recipient;  // "age1...": the bag as a tar stream encrypted to this key
+};
+
+struct ExportSummary {
+  std::string case_id;
+  std::size_t records = 0;
+  std::size_t revisions = 0;
+  std::size_t attachments = 0;
+  std::size_t custody_entries = 0;
+  std::uint64_t payload_bytes = 0;
+  std::string signer_identity;     // the allowed_signers identity
+  std::string signer_fingerprint;  // SHA256:... of the signing key
+};
+
 using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 using SinkFn = std::function<Status(crypto::ByteView)>;
 
@@ -130,6 +164,24 @@ class Vault {
   // it is handed over; fails with kTampered if a chunk, the size or the SHA-256 differs.
   Status ReadAttachment(std::string_view attachment_id, const SinkFn& sink,
                         const ProgressFn& progress = {});
+
+  // The custody log. Creating a case, capturing and editing a record, viewing a record
+  // (GetRecord), capturing and reading an attachment, granting a case, exporting,
+  // syncing, membership changes and purges each append an entry signed by this device,
+  // in the same transaction as the action (a view: before anything is shown). Listings
+  // and searches, which show titles only, are not logged.
+  // Entries in log order: of one case, or of every log this device holds.
+  Result<std::vector<AuditEntry>> AuditLog(std::optional<std::string_view> case_id);
+  // Checks every log: each entry's signature, each device's chain, and every checkpoint
+  // this device signed against the entries now in the log.
+  Result<AuditCheck> VerifyAuditLog();
+
+  // Writes the case as a signed BagIt bundle (audit/bundle.h): every revision of every
+  // record, every original attachment byte for byte, the case's custody log with a
+  // checkpoint this device signs now, and report.html. The export is logged first, so
+  // the bundle's log includes it. On error nothing is left at `options.out`.
+  Result<ExportSummary> Export(std::string_view case_id, const ExportOptions& options,
+                               const ProgressFn& progress = {});
 
  public:
   struct Impl;  // defined in vault_impl.h; named here only for the implementation files

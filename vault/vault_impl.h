@@ -33,6 +33,7 @@
 #include "vault/vault.h"
 #include "vault/keyring.h"
 #include "vault/membership.h"
+#include "audit/custody.h"
 
 namespace evault::vault {
 
@@ -613,6 +614,8 @@ struct Vault::Impl {
         catalog->Put(0, fmt::format("attid/{}", logical), object_hex);
         return Ok();
       }
+      case ObjectKind::kAuditEntry:
+        return AppendAuditLine(t, Hex(opened.identity.case_id), std::string(opened.body.view()), object_hex);
       default:
         return Ok();
     }
@@ -695,6 +698,11 @@ struct Vault::Impl {
                                       CanonicalJson(body), SymmetricKey::Generate()));
     r.revision_id = Hex(object_id);
     IndexRevision(t, r.case_id, r.record_id, r.revision_id, r.parents, record);
+    EVAULT_TRY(Audit(t, r.case_id, r.parents.empty() ? audit::action::kRecordCapture : audit::action::kRecordEdit,
+                     {{"record_id", r.record_id},
+                      {"revision_id", r.revision_id},
+                      {"revision", r.revision},
+                      {"sha256", audit::LineSha256(CanonicalJson(body))}}));
     EVAULT_TRY(Commit(t));
     return r;
   }
@@ -769,6 +777,42 @@ struct Vault::Impl {
     }
     return Commit(t);
   }
+
+  // Hands an attachment's original bytes to `sink`, each chunk authenticated first;
+  // kTampered if a chunk, the size or the SHA-256 differs. Not logged (callers log).
+  Status StreamAttachment(std::string_view attachment_id, const SinkFn& sink, const ProgressFn& progress);
+
+  // --- custody log (audit_log.cc) ------------------------------------------------------
+  // Each stream (a case, or "" for the vault's own log) is kept in the order this device
+  // learned its entries. Catalog:
+  //   alog/<stream>/<index %016x> -> <object id>/<leaf hash>     (index from 0)
+  //   asize/<stream>              -> entries in the local log
+  //   ahead/<stream>/<device key> -> <seq>/<line sha256>         (a device's chain head)
+  //   abase/<stream>/<device key> -> <seq>/<line sha256>         (where a purged log resumes)
+  //   acp/<stream>/<size %016x>   -> a signed checkpoint line
+  // where <stream> is the case id or "-".
+
+  // Signs this device's entry for `action` on `case_hex` ("" for the vault), seals it
+  // like the case's evidence (the vault's log: to readers only) and appends it to the
+  // local log, in transaction `t`: the action and its entry commit together.
+  Status Audit(Txn& t, const std::string& case_hex, std::string_view action, const json& subject);
+  // The same in a transaction of its own (views and reads, which write nothing else).
+  Status AuditNow(const std::string& case_hex, std::string_view action, const json& subject);
+  // Appends a verified entry line (this device's or pulled) to the local log.
+  Status AppendAuditLine(Txn& t, const std::string& case_hex, const std::string& line, const std::string& object_hex);
+  // A pulled entry: checked against its envelope, then appended.
+  Status ApplyPulledAudit(Txn& t, const format::v1::ObjectEnvelope& e, const OpenedObject& opened);
+  // The local log of a stream: its lines (opened from their objects) and leaf hashes.
+  struct AuditStream {
+    std::vector<std::string> lines;
+    std::vector<audit::Hash> leaves;
+  };
+  Result<AuditStream> LoadAuditStream(const std::string& case_hex);
+  Result<std::vector<std::string>> AuditStreams();  // case ids, and "" for the vault log
+  // Signs a checkpoint of every stream whose log grew since its last one.
+  Status CheckpointAuditLogs(Txn& t);
+  Result<std::vector<std::string>> AuditCheckpoints(const std::string& case_hex);  // oldest first
+  Result<std::map<std::string, audit::ChainHead>> AuditBases(const std::string& case_hex);
 
   static Bytes ChunkName(const SymmetricKey& names, std::uint64_t index) {
     Bytes msg;

@@ -1,0 +1,87 @@
+#include "audit/bundle.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace evault::audit {
+
+namespace {
+
+constexpr std::size_t kMaxFileNameBytes = 200;
+
+// The length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one. `cp` gets the
+// code point.
+std::size_t Utf8Sequence(std::string_view s, std::uint32_t& cp) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = b(0);
+  if (lead < 0x80) {
+    cp = lead;
+    return 1;
+  }
+  std::size_t n;
+  std::uint32_t min;
+  if ((lead & 0xE0) == 0xC0) {
+    n = 2, cp = lead & 0x1F, min = 0x80;
+  } else if ((lead & 0xF0) == 0xE0) {
+    n = 3, cp = lead & 0x0F, min = 0x800;
+  } else if ((lead & 0xF8) == 0xF0) {
+    n = 4, cp = lead & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string SafeFileName(std::string_view original) {
+  std::string out;
+  out.reserve(std::min(original.size(), kMaxFileNameBytes + 4));
+  while (!original.empty() && out.size() <= kMaxFileNameBytes) {
+    std::uint32_t cp = 0;
+    const std::size_t n = Utf8Sequence(original, cp);
+    // Not UTF-8, a C0/C1 control character or DEL, or a character that is a path
+    // separator (here or on Windows) or starts a BagIt percent-escape.
+    const bool unsafe = n == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == '/' || cp == '\\' || cp == '%';
+    if (unsafe) {
+      out += '_';
+    } else {
+      out.append(original.substr(0, n));
+    }
+    original.remove_prefix(n == 0 ? 1 : n);
+  }
+  if (out.size() > kMaxFileNameBytes) {
+    // `out` is valid UTF-8: cut before the continuation bytes of the character at 200.
+    std::size_t cut = kMaxFileNameBytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
+  if (out.empty() || out == ".") return "_";
+  if (out == "..") return "__";
+  // Case-insensitive: unpacked on a case-insensitive file system, "METADATA.JSON" would
+  // overwrite the attachment's metadata.json.
+  if (EqualsIgnoringAsciiCase(out, kAttachmentMetadataFile)) return "_" + out;
+  return out;
+}
+
+}  // namespace evault::audit
