@@ -9,7 +9,9 @@ namespace evault::audit {
 
 namespace {
 
-constexpr std::size_t kMaxFileNameBytes = 200;
+// ustar (without pax) holds at most 100 bytes in a path's last component: an encrypted
+// export streams the bag as tar.
+constexpr std::size_t kMaxFileNameBytes = 100;
 
 // The length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong
 // forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one. `cp` gets the
@@ -71,7 +73,7 @@ std::string SafeFileName(std::string_view original) {
     original.remove_prefix(n == 0 ? 1 : n);
   }
   if (out.size() > kMaxFileNameBytes) {
-    // `out` is valid UTF-8: cut before the continuation bytes of the character at 200.
+    // `out` is valid UTF-8: cut before the continuation bytes of the character at the limit.
     std::size_t cut = kMaxFileNameBytes;
     while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
     out.resize(cut);

@@ -31,6 +31,10 @@
 // Evault-Exporting-Device, Evault-Signer-Key (the Ed25519 key, hex), Evault-Export-Time,
 // Evault-Export-Purpose, Evault-Custody-Entries and Evault-Custody-Root.
 //
+// bag-info's export time and purpose are those of the export entry, and every revision
+// and attachment the case's custody log records is in the bundle (the exporter refuses
+// to export a case whose evidence has not all arrived yet).
+//
 // The exporting device signs three things with the same key: the tag manifest (minisign
 // and SSH signatures), the custody checkpoint, and the export's own custody entry, the
 // last entry of its own in the log. Replacing the signer therefore means forging the
@@ -58,7 +62,8 @@ inline constexpr char kReportFile[] = "report.html";                  // a tag f
 
 // A file name from a capturing device, made safe as the last component of a payload
 // path: no '/', '\\', '%', control characters; not empty, ".", ".." or the metadata
-// file's name; at most 200 bytes (cut at a UTF-8 boundary).
+// file's name in any case; valid UTF-8; at most 100 bytes (cut at a UTF-8 boundary), the
+// most a ustar name field holds.
 std::string SafeFileName(std::string_view original);
 
 struct BundleReport {

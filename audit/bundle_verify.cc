@@ -318,6 +318,7 @@ class Verifier {
   std::set<std::string> tag_listed_;
   std::optional<crypto::Bytes> signer_;  // the Ed25519 key the bag is signed with
   std::string vault_id_, case_id_;
+  std::optional<std::string> export_time_, export_purpose_;  // bag-info
 
   std::vector<std::string> lines_;  // the custody log
   std::vector<Entry> entries_;      // lines that parsed and belong to this vault and case
@@ -821,8 +822,8 @@ void Verifier::CheckBagInfoFields() {
     Problem(fmt::format("{}: Evault-Exporting-Device \"{}\" is not the device of the signing key ({})", kBagInfo,
                         Shown(*device), DeviceIdOf(*signer_)));
   }
-  (void)Info("Evault-Export-Time");
-  (void)Info("Evault-Export-Purpose");
+  export_time_ = Info("Evault-Export-Time");
+  export_purpose_ = Info("Evault-Export-Purpose");
 }
 
 // Format 1's payload: case.json, records/, attachments/, custody/ and nothing else.
@@ -977,6 +978,20 @@ void Verifier::CheckCustody() {
       Problem(fmt::format("{}: {} is the signer's last entry, not an \"export\" entry: the log does not record this "
                           "export",
                           kLogPath, last_of_signer->Named()));
+    } else {
+      // bag-info says what the signed export entry says.
+      const Entry& entry = *last_of_signer;
+      if (export_time_ && entry.fields["time"] != *export_time_) {
+        Problem(fmt::format("{}: Evault-Export-Time \"{}\" is not the time of {}", kBagInfo, Shown(*export_time_),
+                            entry.Named()));
+      }
+      const auto purpose = StringField(entry.subject(), "purpose");
+      if (export_purpose_ && purpose != export_purpose_) {
+        Problem(fmt::format("{}: Evault-Export-Purpose is not the purpose recorded in {}", kBagInfo, entry.Named()));
+      }
+      if (StringField(entry.subject(), "case_id") != case_id_) {
+        Problem(fmt::format("{}: {} does not name this case", kLogPath, entry.Named()));
+      }
     }
   }
 }

@@ -75,6 +75,36 @@ Result<CaseContent> LoadCaseContent(Vault::Impl& impl, const std::string& case_i
   return content;
 }
 
+// Every revision and attachment the custody log records must be in the bundle, or the
+// bundle would fail verification: an attachment still downloading, say.
+Status RequireEverythingLogged(const CaseContent& content, const std::vector<std::string>& lines) {
+  std::set<std::string> held;
+  for (const auto& [record_id, revisions] : content.records) {
+    for (const auto& r : revisions) held.insert(r.revision_id);
+  }
+  for (const auto& a : content.attachments) held.insert(a.id);
+  for (const auto& line : lines) {
+    EVAULT_ASSIGN_OR_RETURN(json entry, audit::ParseEntry(line));
+    const std::string action = entry["action"];
+    const json& subject = entry["subject"];
+    std::string id;
+    if (action == audit::action::kRecordCapture || action == audit::action::kRecordEdit) {
+      id = subject.value("revision_id", "");
+    } else if (action == audit::action::kAttachmentCapture) {
+      id = subject.value("attachment_id", "");
+    } else {
+      continue;
+    }
+    if (!held.contains(id)) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("the custody log records {} {} that this device does not hold yet; run `evault sync` "
+                              "until everything has arrived, then export",
+                              action == audit::action::kAttachmentCapture ? "attachment" : "revision", id));
+    }
+  }
+  return Ok();
+}
+
 // The base64 line of exporter.pub, as minisign prints it.
 std::string MinisignKeyLine(ByteView public_key) {
   const std::string file = audit::MinisignPublicKey(public_key);
@@ -102,25 +132,10 @@ Result<ExportSummary> Vault::Export(std::string_view case_id_view, const ExportO
   }
   Impl& impl = *impl_;
   EVAULT_ASSIGN_OR_RETURN(CaseContent content, LoadCaseContent(impl, case_id));
-
-  // The export is logged first, so the log it carries includes it, and a checkpoint
-  // signed over that log comes with it.
-  json subject = {{"case_id", case_id}, {"purpose", options.purpose}, {"bundle", recipient ? "bagit+tar+age" : "bagit"}};
-  if (recipient) subject["recipient"] = recipient->ToString();
-  EVAULT_TRY(impl.AuditNow(case_id, audit::action::kExport, subject));
   {
-    Impl::Txn t = impl.Begin();
-    EVAULT_TRY(impl.CheckpointAuditLogs(t));
-    EVAULT_TRY(impl.Commit(t));
+    EVAULT_ASSIGN_OR_RETURN(auto logged, impl.LoadAuditStream(case_id));
+    EVAULT_TRY(RequireEverythingLogged(content, logged.lines));
   }
-  EVAULT_ASSIGN_OR_RETURN(auto log, impl.LoadAuditStream(case_id));
-  EVAULT_ASSIGN_OR_RETURN(auto checkpoints, impl.AuditCheckpoints(case_id));
-  if (checkpoints.empty()) return Fail(ErrorCode::kInternal, "the custody log has no checkpoint");
-  const std::string checkpoint = checkpoints.back();
-  checkpoints.pop_back();
-  const audit::CustodyProof proof = audit::MakeCustodyProof(log.leaves, checkpoint, checkpoints);
-  EVAULT_ASSIGN_OR_RETURN(json checkpoint_fields, audit::ParseCheckpoint(checkpoint));
-  EVAULT_ASSIGN_OR_RETURN(json export_entry, audit::ParseEntry(log.lines.back()));
 
   // The bag: a directory, or a tar stream into an age file. Either is removed if the
   // export does not complete.
@@ -143,6 +158,26 @@ Result<ExportSummary> Vault::Export(std::string_view case_id_view, const ExportO
     EVAULT_ASSIGN_OR_RETURN(bag, audit::BagWriter::Create(options.out));
     cleanup.created = true;
   }
+
+  // The export is logged before anything is written into the bundle, so the log it
+  // carries includes it, and a checkpoint signed over that log comes with it. (The output
+  // is created first: an export refused for its destination is not logged.)
+  json subject = {{"case_id", case_id}, {"purpose", options.purpose}, {"bundle", recipient ? "bagit+tar+age" : "bagit"}};
+  if (recipient) subject["recipient"] = recipient->ToString();
+  EVAULT_TRY(impl.AuditNow(case_id, audit::action::kExport, subject));
+  {
+    Impl::Txn t = impl.Begin();
+    EVAULT_TRY(impl.CheckpointAuditLogs(t));
+    EVAULT_TRY(impl.Commit(t));
+  }
+  EVAULT_ASSIGN_OR_RETURN(auto log, impl.LoadAuditStream(case_id));
+  EVAULT_ASSIGN_OR_RETURN(auto checkpoints, impl.AuditCheckpoints(case_id));
+  if (checkpoints.empty()) return Fail(ErrorCode::kInternal, "the custody log has no checkpoint");
+  const std::string checkpoint = checkpoints.back();
+  checkpoints.pop_back();
+  const audit::CustodyProof proof = audit::MakeCustodyProof(log.leaves, checkpoint, checkpoints);
+  EVAULT_ASSIGN_OR_RETURN(json checkpoint_fields, audit::ParseCheckpoint(checkpoint));
+  EVAULT_ASSIGN_OR_RETURN(json export_entry, audit::ParseEntry(log.lines.back()));
 
   ExportSummary summary;
   summary.case_id = case_id;

@@ -532,8 +532,11 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     auto opened = impl_.OpenEnvelope(e);
     if (!opened && opened.error().code == ErrorCode::kPermissionDenied) return Fate::kUnreadable;
     if (!opened) return Fate::kSetAside;
-    if (opened->identity.kind != ObjectKind::kAuditEntry && !members.CanWrite(crypto::AsBytes(e.author()))) {
-      return Fate::kSetAside;
+    // A legal device's only objects are custody entries: judged by the role its author
+    // held in the object's key epoch (it may have been revoked or changed role since).
+    if (opened->identity.kind != ObjectKind::kAuditEntry) {
+      const Member* author = members.Find(crypto::AsBytes(e.author()));
+      if (author == nullptr || author->RoleAt(e.key_epoch()) == sync::v1::LEGAL) return Fate::kSetAside;
     }
     if (auto s = ApplyObject(impl_, t, e, *opened, seen); !s) {
       if (opened->identity.kind == ObjectKind::kCheckpoint) return std::unexpected(s.error());
@@ -908,12 +911,11 @@ Result<std::size_t> SyncState::GrantCase(std::string_view case_id, std::string_v
   EVAULT_TRY(AddCaseKeys(impl_, impl_.membership, *legal, std::string(case_id), op));
   if (op.keys_size() == 0) return Fail(ErrorCode::kAlreadyExists, "that device already holds every key of this case");
   const std::size_t keys = op.keys_size();
+  const std::string legal_id = DeviceIdFromKey(legal->signing_key);  // `legal` dies with the commit
   EVAULT_TRY(impl_.PutMembershipOp(t, op));
   EVAULT_TRY(impl_.Commit(t));
-  // After the commit, so a grant that began no epoch is logged in the epoch it took effect.
   EVAULT_TRY(impl_.AuditNow(std::string(case_id), audit::action::kCaseGrant,
-                            {{"case_id", std::string(case_id)}, {"device", DeviceIdFromKey(legal->signing_key)},
-                             {"keys", keys}}));
+                            {{"case_id", std::string(case_id)}, {"device", legal_id}, {"keys", keys}}));
   return keys;
 }
 

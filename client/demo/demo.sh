@@ -369,6 +369,45 @@ else
   run member revoke "$MON_ID"
   if in_vault "$MONITOR" sync 2>/dev/null; then die "the server still serves a revoked device"; fi
   echo "-> the server refuses the revoked device; what office A writes next is sealed to a new key epoch"
+  echo
+  echo "-- 10. The defence team exports the granted case; anyone can check the bundle with standard tools"
+  LEGAL_REC="$("$EVAULT" --vault "$LEGAL" --passphrase-file "$PASSFILE" record list | head -1 | cut -d' ' -f1)"
+  in_vault "$LEGAL" record show "$LEGAL_REC" >/dev/null
+  BUNDLE="$WORK/bundle"
+  in_vault "$LEGAL" export --case "$MON_CASE" --out "$BUNDLE" --purpose "Defence of the detained picketer, appeal hearing"
+  echo "\$ cd bundle && sha256sum -c manifest-sha256.txt && sha256sum -c tagmanifest-sha256.txt"
+  (cd "$BUNDLE" && sha256sum -c --quiet manifest-sha256.txt && sha256sum -c --quiet tagmanifest-sha256.txt) ||
+    die "sha256sum refused the bundle"
+  echo "-> every payload and tag file matches its manifest"
+  if command -v minisign >/dev/null; then
+    echo "\$ minisign -Vm tagmanifest-sha256.txt -p exporter.pub"
+    (cd "$BUNDLE" && minisign -Vm tagmanifest-sha256.txt -p exporter.pub) || die "minisign refused the bundle"
+  fi
+  if command -v ssh-keygen >/dev/null; then
+    IDENTITY="$(cut -d' ' -f1 "$BUNDLE/allowed_signers")"
+    echo "\$ ssh-keygen -Y verify -f allowed_signers -I $IDENTITY -n evault-export -s tagmanifest-sha256.txt.sshsig < tagmanifest-sha256.txt"
+    (cd "$BUNDLE" && ssh-keygen -Y verify -f allowed_signers -I "$IDENTITY" -n evault-export \
+       -s tagmanifest-sha256.txt.sshsig < tagmanifest-sha256.txt) || die "ssh-keygen refused the bundle"
+  fi
+  echo "\$ evault verify bundle"
+  "$EVAULT" verify "$BUNDLE" || die "evault verify refused the bundle"
+  echo "\$ head -c 400 bundle/data/custody/custody-log.jsonl"
+  head -c 400 "$BUNDLE/data/custody/custody-log.jsonl"; echo " ..."
+  echo
+  echo "-- someone edits one record in a copy of the bundle: evault verify names the file"
+  cp -a "$BUNDLE" "$WORK/bundle-edited"
+  EDITED="$(find "$WORK/bundle-edited/data/records" -name '*.json' | head -1)"
+  sed -i 's/Detained for two hours/Detained for one hour/' "$EDITED"
+  if "$EVAULT" verify "$WORK/bundle-edited" 2> "$WORK/verify.err"; then die "an edited bundle verified"; fi
+  sed 's|'"$WORK"'/||' "$WORK/verify.err" | head -4
+  echo "-> refused (exit 4), naming the file that changed"
+  echo
+  echo "-- office A syncs and sees the defence team's view and export in the case's custody log"
+  in_vault "$LEGAL" sync >/dev/null
+  "$EVAULT" "${GLOBAL[@]}" sync >/dev/null
+  run audit log --case "$MON_CASE"
+  run audit verify
+  echo "report for people: bundle/report.html (self-contained, printable); bundle kept only for this demo run"
 fi
 
 echo

@@ -185,6 +185,14 @@ TEST_F(CustodyTest, EarlierCheckpointsProveTheLogOnlyGrew) {
   EXPECT_TRUE(Mentions(VerifyCustodyLog(kVault, kCase, rewritten, &forged), "is not a prefix of this log"));
 }
 
+TEST_F(CustodyTest, HostileNestingIsRefusedNotFollowed) {
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  EXPECT_FALSE(ParseEntry(deep).has_value());
+  EXPECT_FALSE(ParseCheckpoint("{\"a\":" + deep + "}").has_value());
+  std::vector<std::string> lines = {deep};
+  EXPECT_TRUE(Mentions(VerifyCustodyLog(kVault, kCase, lines, nullptr), "nests too deeply"));
+}
+
 TEST_F(CustodyTest, TheProofSurvivesItsJsonForm) {
   const auto proof = Proof();
   auto back = CustodyProofFromJson(json::parse(CustodyProofToJson(proof).dump()));

@@ -215,9 +215,11 @@ TEST_F(TamperDirectTest, ObjectsSwappedTruncatedOrDeleted) {
       }
     }
   }
-  // A case, its key announcement, three revisions (2 records + 1 edit) and two
-  // attachment manifests.
-  ASSERT_EQ(objects.size(), 7u);
+  // A case, its key announcement, three revisions (2 records + 1 edit), two attachment
+  // manifests, and ten custody entries: case-create, 2 record-capture, 2
+  // attachment-capture, record-edit, and the 2 record-view and 2 attachment-read of the
+  // reads that took the original snapshot.
+  ASSERT_EQ(objects.size(), 17u);
   auto restore = [&](RawDb& r) {
     for (const auto& [k, v] : all) r.Put(r.objects(), k, v);
   };
