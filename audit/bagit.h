@@ -2,8 +2,8 @@
 //   sha256sum -c manifest-sha256.txt          (inside the bag: every payload byte)
 //   sha256sum -c tagmanifest-sha256.txt       (bag-info, the manifests, the signer's key)
 //   minisign -Vm tagmanifest-sha256.txt -p exporter.pub
-//   ssh-keygen -Y verify -f allowed_signers -I IDENTITY -n evault-export \
-//              -s tagmanifest-sha256.txt.sshsig < tagmanifest-sha256.txt
+//   ssh-keygen -Y verify -f allowed_signers -I IDENTITY -n evault-export
+//              -s tagmanifest-sha256.txt.sshsig < tagmanifest-sha256.txt   (one line)
 // Payload files are hashed (SHA-256 and SHA-512) as they are written, never read back.
 //
 // Contract: Create refuses an existing directory. A payload path is relative, under

@@ -1,5 +1,7 @@
 #include "audit/bundle.h"
 
+#include "audit/text.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -13,35 +15,6 @@ namespace {
 // export streams the bag as tar.
 constexpr std::size_t kMaxFileNameBytes = 100;
 
-// The length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one. `cp` gets the
-// code point.
-std::size_t Utf8Sequence(std::string_view s, std::uint32_t& cp) {
-  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char lead = b(0);
-  if (lead < 0x80) {
-    cp = lead;
-    return 1;
-  }
-  std::size_t n;
-  std::uint32_t min;
-  if ((lead & 0xE0) == 0xC0) {
-    n = 2, cp = lead & 0x1F, min = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    n = 3, cp = lead & 0x0F, min = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    n = 4, cp = lead & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((b(i) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
 
 bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

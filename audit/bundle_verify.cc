@@ -27,6 +27,7 @@
 
 #include "audit/bagit.h"
 #include "audit/bundle.h"
+#include "audit/text.h"
 #include "audit/custody.h"
 #include "audit/minisign.h"
 #include "audit/sshsig.h"
@@ -68,29 +69,6 @@ const std::string kAttachmentsPath = kData + kAttachmentsDir;
 const std::string kLogPath = kData + kCustodyLogFile;
 const std::string kProofPath = kData + kCustodyProofFile;
 
-// The length of the valid UTF-8 sequence at the start of `s`, or 0.
-std::size_t Utf8Length(std::string_view s) {
-  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char lead = b(0);
-  std::size_t n;
-  std::uint32_t cp, min;
-  if (lead < 0x80) return 1;
-  if ((lead & 0xE0) == 0xC0) {
-    n = 2, cp = lead & 0x1F, min = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    n = 3, cp = lead & 0x0F, min = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    n = 4, cp = lead & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((b(i) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i) & 0x3F);
-  }
-  return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
-}
 
 // Text from the bag, fit for one problem line: valid UTF-8, control characters and
 // stray bytes escaped as \xNN, no more than `max_bytes` of it shown.
@@ -101,7 +79,8 @@ std::string Shown(std::string_view text, std::size_t max_bytes = 200) {
       out += "...";
       break;
     }
-    const std::size_t n = Utf8Length(text);
+    std::uint32_t code_point = 0;
+    const std::size_t n = Utf8Sequence(text, code_point);
     const unsigned char c = static_cast<unsigned char>(text[0]);
     if (n == 0 || c < 0x20 || c == 0x7F) {
       out += fmt::format("\\x{:02x}", c);
@@ -144,31 +123,6 @@ std::vector<std::string_view> SplitLines(std::string_view text) {
   return lines;
 }
 
-// The deepest nesting of arrays and objects in `text` (outside strings), scanning no
-// further than one level past `limit`.
-std::size_t JsonDepth(std::string_view text, std::size_t limit) {
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 bool IsCanonical(const json& value, std::string_view text) {
   try {

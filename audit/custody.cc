@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "audit/text.h"
 #include "crypto/digest.h"
 #include "crypto/keys.h"
 
@@ -43,36 +44,14 @@ bool IsHex(const json& j, std::size_t bytes) {
 // Entries and checkpoints nest two levels; a subject a few more. Anything deeper is
 // refused before parsing, so hostile input cannot exhaust the stack of the recursive
 // parser and serialiser.
-constexpr int kMaxNesting = 16;
+constexpr std::size_t kMaxNesting = 16;
 
-bool NestsTooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxNesting) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
-}
 
 // Parses `line`, checks it is canonical, has exactly `fields` (plus "sig"), and that
 // "sig" is the signature of its "key" over `context` | the rest.
 Result<json> ParseSigned(std::string_view line, std::string_view context, std::initializer_list<const char*> fields,
                          std::string_view what) {
-  if (NestsTooDeep(line)) return Fail(ErrorCode::kTampered, fmt::format("the {} nests too deeply", what));
+  if (JsonDepth(line, kMaxNesting) > kMaxNesting) return Fail(ErrorCode::kTampered, fmt::format("the {} nests too deeply", what));
   json parsed = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) {
     return Fail(ErrorCode::kTampered, fmt::format("the {} is not a JSON object", what));

@@ -1,5 +1,7 @@
 #include "audit/report.h"
 
+#include "audit/text.h"
+
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -43,18 +45,9 @@ void AppendEscaped(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    std::size_t len = 0;
-    std::uint32_t cp = 0, min = 0;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-    bool ok = len != 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      ok = (d & 0xC0) == 0x80;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    std::uint32_t cp = 0;
+    const std::size_t len = Utf8Sequence(s.substr(i), cp);
+    const bool ok = len != 0;
     if (!ok) {  // one replacement per bad byte; resynchronise on the next
       out += kReplacement;
       ++i;

@@ -37,6 +37,17 @@ Result<audit::Hash> ParseLeaf(std::string_view hex) {
 // case key (so legal devices granted the case read its custody too) and the author.
 // The vault's own log goes to the readers only, not to monitors. A legal device seals
 // to the case key it was given; it never announces one.
+Result<SealingKeys> Vault::Impl::CustodySealing(Txn& t, const Bytes& case_id) {
+  const auto role = MyRole();
+  if (!case_id.empty() && !(role && *role == sync::v1::LEGAL)) return SealingFor(t, case_id);
+  EVAULT_ASSIGN_OR_RETURN(SealingKeys to, SealingFor(t, {}));
+  to.second = to.readers;
+  for (const auto& key : keyring.case_keys()) {
+    if (!case_id.empty() && key.case_id == case_id && key.epoch == to.epoch) to.second = key.pair.public_key();
+  }
+  return to;
+}
+
 Status Vault::Impl::Audit(Txn& t, const std::string& case_hex, std::string_view action, const json& subject) {
   const std::string stream = StreamKey(case_hex);
   const std::string me = Hex(signing->public_key());
@@ -51,17 +62,7 @@ Status Vault::Impl::Audit(Txn& t, const std::string& case_hex, std::string_view 
   if (!case_hex.empty()) {
     EVAULT_ASSIGN_OR_RETURN(case_id, ParseId("case", case_hex));
   }
-  SealingKeys to;
-  const auto role = MyRole();
-  if (case_id.empty() || (role && *role == sync::v1::LEGAL)) {
-    EVAULT_ASSIGN_OR_RETURN(to, SealingFor(t, {}));
-    to.second = to.readers;
-    for (const auto& key : keyring.case_keys()) {
-      if (key.case_id == case_id && key.epoch == to.epoch) to.second = key.pair.public_key();
-    }
-  } else {
-    EVAULT_ASSIGN_OR_RETURN(to, SealingFor(t, case_id));
-  }
+  EVAULT_ASSIGN_OR_RETURN(SealingKeys to, CustodySealing(t, case_id));
   const ObjectIdentity identity{ObjectKind::kAuditEntry, case_id.empty() ? header.vault_id : case_id, head.seq + 1,
                                 case_id};
   const Bytes object_id = crypto::RandomBytes(kIdBytes);

@@ -106,15 +106,20 @@ Result<std::size_t> SyncState::ResealStaleUnpushed() {
     unpushed.push_back(std::move(envelope));
   }
   if (!stale) return 0;
-  EVAULT_TRY(impl_.RequireWriter());
   // First the case keys of the current epoch, announced at the end of the chain (their
-  // own transaction, so they are stored and re-chained below with everything else).
+  // own transaction, so they are stored and re-chained below with everything else). A
+  // legal device has only custody entries to re-seal, to keys it holds; it announces none.
+  const auto role = impl_.MyRole();
+  const bool legal = role && *role == sync::v1::LEGAL;
   {
     Vault::Impl::Txn announce = impl_.Begin();
     for (const auto& e : unpushed) {
       if (!e.public_body().empty() || e.key_epoch() >= epoch) continue;
       EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl_.OpenEnvelope(e));
-      if (!opened.identity.case_id.empty()) EVAULT_TRY(impl_.CaseKeyFor(announce, opened.identity.case_id, epoch));
+      if (opened.identity.kind != ObjectKind::kAuditEntry) EVAULT_TRY(impl_.RequireWriter());
+      if (!opened.identity.case_id.empty() && !legal) {
+        EVAULT_TRY(impl_.CaseKeyFor(announce, opened.identity.case_id, epoch));
+      }
     }
     if (announce.seq != impl_.state.author_seq()) {
       EVAULT_TRY(impl_.Commit(announce));
@@ -143,7 +148,9 @@ Result<std::size_t> SyncState::ResealStaleUnpushed() {
       continue;
     }
     EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl_.OpenEnvelope(e));
-    EVAULT_ASSIGN_OR_RETURN(SealingKeys to, impl_.SealingFor(t, opened.identity.case_id));
+    EVAULT_ASSIGN_OR_RETURN(SealingKeys to, opened.identity.kind == ObjectKind::kAuditEntry
+                                                ? impl_.CustodySealing(t, opened.identity.case_id)
+                                                : impl_.SealingFor(t, opened.identity.case_id));
     if (t.seq != pushed + static_cast<std::uint64_t>(&e - unpushed.data())) {
       return Fail(ErrorCode::kInternal, "re-sealing announced a case key mid-chain");
     }

@@ -796,6 +796,8 @@ struct Vault::Impl {
   // like the case's evidence (the vault's log: to readers only) and appends it to the
   // local log, in transaction `t`: the action and its entry commit together.
   Status Audit(Txn& t, const std::string& case_hex, std::string_view action, const json& subject);
+  // The keys a custody entry of `case_id` (empty: the vault's log) is sealed to.
+  Result<SealingKeys> CustodySealing(Txn& t, const Bytes& case_id);
   // The same in a transaction of its own (views and reads, which write nothing else).
   Status AuditNow(const std::string& case_hex, std::string_view action, const json& subject);
   // Appends a verified entry line (this device's or pulled) to the local log.

@@ -370,7 +370,7 @@ else
   if in_vault "$MONITOR" sync 2>/dev/null; then die "the server still serves a revoked device"; fi
   echo "-> the server refuses the revoked device; what office A writes next is sealed to a new key epoch"
   echo
-  echo "-- 10. The defence team exports the granted case; anyone can check the bundle with standard tools"
+  header "11. Chain of custody: the defence team exports the granted case; anyone checks it with standard tools"
   LEGAL_REC="$("$EVAULT" --vault "$LEGAL" --passphrase-file "$PASSFILE" record list | head -1 | cut -d' ' -f1)"
   in_vault "$LEGAL" record show "$LEGAL_REC" >/dev/null
   BUNDLE="$WORK/bundle"

@@ -308,6 +308,31 @@ TEST_F(CustodyTest, EveryDevicesEntriesReachTheCoordinatorAndTheExportedBundle) 
   for (const Device* d : {&owner_, &monitor_, &legal_}) EXPECT_TRUE(AuditVerify(*d));
 }
 
+// A legal device views a record offline while the owner revokes another device: its
+// unpushed custody entries are sealed to an ended key epoch. Its next sync re-seals them
+// to keys it holds (it announces no case key and writes no evidence) and they reach the owner.
+TEST_F(CustodyTest, ALegalDevicesEntriesFromAnEndedEpochAreResealedAndArrive) {
+  const std::string case_id = NewCase(owner_, "Trial of a journalist EPOCHCASEk2");
+  const std::string record = AddRecord(owner_, case_id, "Hearing EPOCHRECk2");
+  ASSERT_TRUE(Sync(owner_));
+  auto grant = owner_.Ev({"case", "grant", case_id, "--to", legal_.id});
+  ASSERT_EQ(grant.exit_code, 0) << grant.Describe();
+  ASSERT_TRUE(Sync(legal_));
+
+  auto view = legal_.Ev({"record", "show", record});  // logged, not yet pushed
+  ASSERT_EQ(view.exit_code, 0) << view.Describe();
+  auto revoke = owner_.Ev({"member", "revoke", coord_.id});  // epoch 2 begins
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.Describe();
+  ASSERT_TRUE(Sync(owner_));
+
+  ASSERT_TRUE(Sync(legal_));  // pulls epoch 2, re-seals its view entry, pushes
+  ASSERT_TRUE(Sync(owner_));
+  const auto views = By(Log(owner_, case_id), legal_.id, "record-view");
+  ASSERT_EQ(views.size(), 1u) << Describe(Log(owner_, case_id));
+  EXPECT_EQ(views[0]["subject"]["record_id"], record);
+  for (const Device* d : {&owner_, &legal_}) EXPECT_TRUE(AuditVerify(*d));
+}
+
 TEST_F(CustodyTest, AMonitorsPurgedLogStillVerifiesResumesAndIsLoggedForTheOwner) {
   const std::string owner_case = NewCase(owner_, "Owner case PURGEb2");
   ASSERT_TRUE(Sync(owner_));

@@ -183,7 +183,7 @@ TEST_F(SyncTest, TwoDevicesConvergeAndTheServerHoldsNoPlaintext) {
 
   // The server's data directory holds none of it in the clear.
   server_->Stop();
-  for (const std::string needle : {std::string("SYNCMARKERqz81"), std::string("Жасырын"), std::string("ATTACHMARKERzz91"),
+  for (const std::string& needle : {std::string("SYNCMARKERqz81"), std::string("Жасырын"), std::string("ATTACHMARKERzz91"),
                                    std::string("SYNCFILEMARKER"), std::string("passphrase of device")}) {
     EXPECT_EQ(FilesContaining(server_->data_dir(), needle), std::vector<std::string>()) << needle;
   }
