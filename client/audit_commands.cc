@@ -40,7 +40,8 @@ void AddAuditCommands(CLI::App& app, const Globals& g) {
   struct Flags {
     std::optional<std::string> case_id;
     bool as_json = false;
-    std::string export_case, out, purpose, recipient, bundle_dir;
+    std::string export_case, out, purpose, bundle_dir;
+    std::optional<std::string> recipient;
     std::optional<std::string> signer;
   };
   auto f = std::make_shared<Flags>();
@@ -78,8 +79,9 @@ void AddAuditCommands(CLI::App& app, const Globals& g) {
     auto v = OpenVault(g);
     auto check = Check(v->VerifyAuditLog());
     if (!check.ok()) FailWithProblems(check.problems, "the custody log");
-    fmt::print("custody log verified: {} logs, {} entries from {} devices, {} checkpoints\n", check.logs,
-               check.entries, check.devices, check.checkpoints);
+    fmt::print("custody log verified: {} log{}, {} entries from {} device{}, {} checkpoints\n", check.logs,
+               check.logs == 1 ? "" : "s", check.entries, check.devices, check.devices == 1 ? "" : "s",
+               check.checkpoints);
   });
 
   auto* export_cmd = app.add_subcommand("export", "Write a case as a signed BagIt bundle for a defence team");
@@ -92,13 +94,16 @@ void AddAuditCommands(CLI::App& app, const Globals& g) {
   export_cmd->callback([f, &g] {
     auto v = OpenVault(g);
     ProgressBar bar("export");
-    vault::ExportOptions options{f->out, f->purpose, f->recipient};
+    if (f->recipient && f->recipient->empty()) {
+      throw CommandError{{ErrorCode::kInvalidArgument, "--to needs an age recipient (age1...)"}};
+    }
+    vault::ExportOptions options{f->out, f->purpose, f->recipient.value_or("")};
     auto summary = Check(v->Export(f->export_case, options, std::ref(bar)));
     fmt::print("exported case {} to {}: {} records ({} revisions), {} attachments, {} custody entries, {} bytes\n",
                summary.case_id, f->out, summary.records, summary.revisions, summary.attachments,
                summary.custody_entries, summary.payload_bytes);
     fmt::print("signed by {} ({})\n", summary.signer_fingerprint, summary.signer_identity);
-    if (!f->recipient.empty()) fmt::print("encrypted to {}\n", f->recipient);
+    if (f->recipient) fmt::print("encrypted to {}\n", *f->recipient);
   });
 
   auto* verify = app.add_subcommand("verify", "Check an export bundle offline (no vault, no network)");
