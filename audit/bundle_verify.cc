@@ -44,7 +44,10 @@ namespace {
 constexpr std::uint64_t kMaxTagFileBytes = 1u << 20;     // bagit.txt, bag-info, keys, signatures
 constexpr std::uint64_t kMaxManifestBytes = 256u << 20;  // manifests, tag manifest
 constexpr std::uint64_t kMaxJsonFileBytes = 64u << 20;   // case, revisions, attachment metadata
-constexpr std::uint64_t kMaxCustodyBytes = 1u << 30;     // custody log and proof
+constexpr std::uint64_t kMaxCustodyBytes = 256u << 20;   // custody log and proof
+// A custody line is a few hundred bytes; a log of more lines than this is not one an
+// exporter wrote, and checking it line by line would cost gigabytes.
+constexpr std::size_t kMaxCustodyLines = 1'000'000;
 constexpr std::size_t kMaxJsonDepth = 128;               // nlohmann's dump and == recurse
 constexpr int kMaxDirectoryDepth = 32;
 constexpr std::size_t kMaxProblems = 10000;
@@ -812,6 +815,13 @@ void Verifier::CheckCustody() {
     if (!log->empty() && log->back() != '\n') {
       Problem(fmt::format("{}: custody line {} has no final newline (the file was cut short?)", kLogPath,
                           SplitLines(*log).size()));
+    }
+    const std::size_t line_count = static_cast<std::size_t>(std::count(log->begin(), log->end(), '\n'));
+    if (line_count > kMaxCustodyLines) {
+      Problem(fmt::format("{}: {} lines, more than the {} a custody log may hold; not checked", kLogPath, line_count,
+                          kMaxCustodyLines));
+      report_.custody_entries = 0;
+      return;
     }
     for (std::string_view line : SplitLines(*log)) {
       const std::size_t number = lines_.size() + 1;

@@ -45,6 +45,7 @@ bool IsHex(const json& j, std::size_t bytes) {
 // refused before parsing, so hostile input cannot exhaust the stack of the recursive
 // parser and serialiser.
 constexpr std::size_t kMaxNesting = 16;
+constexpr std::size_t kMaxProblems = 1000;
 
 
 // Parses `line`, checks it is canonical, has exactly `fields` (plus "sig"), and that
@@ -360,6 +361,12 @@ CustodyReport VerifyCustodyLog(std::string_view vault_id, std::string_view strea
   if (proof != nullptr) {
     CheckProof(vault_id, stream, *proof, report);
     CompareWithLeaves(leaves, lines, proof->leaves, report);
+  }
+  // A hostile log could name a problem per line; the first ones say what happened.
+  if (report.problems.size() > kMaxProblems) {
+    const std::size_t more = report.problems.size() - kMaxProblems;
+    report.problems.resize(kMaxProblems);
+    report.problems.push_back(fmt::format("... and {} more problems", more));
   }
   return report;
 }

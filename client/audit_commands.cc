@@ -116,7 +116,14 @@ void AddAuditCommands(CLI::App& app, const Globals& g) {
                report.case_id, report.records, report.revisions, report.attachments, report.custody_entries,
                report.payload_bytes);
     fmt::print("exported by device {}, signed by {}\n", report.exporting_device, report.signer_fingerprint);
-    if (!f->signer) fmt::print("compare that fingerprint with the one the exporter gave you, or pass --signer\n");
+    if (!f->signer) {
+      // Anyone can make a consistent bundle with a key of their own: without a pinned
+      // key this proves the bundle intact, not who made it.
+      fmt::print(stderr,
+                 "evault: warning: signer not pinned: this shows the bundle is intact and consistent, not who made "
+                 "it. Compare {} with the fingerprint the exporting organisation gave you, or pass --signer\n",
+                 report.signer_fingerprint);
+    }
   });
 }
 

@@ -42,8 +42,14 @@ Result<SealingKeys> Vault::Impl::CustodySealing(Txn& t, const Bytes& case_id) {
   if (!case_id.empty() && !(role && *role == sync::v1::LEGAL)) return SealingFor(t, case_id);
   EVAULT_ASSIGN_OR_RETURN(SealingKeys to, SealingFor(t, {}));
   to.second = to.readers;
+  // The case key of this epoch, or until a coordinator shares that, the newest held: so
+  // other legal devices granted the case read the entry too, and see no gap.
+  std::uint64_t newest = 0;
   for (const auto& key : keyring.case_keys()) {
-    if (!case_id.empty() && key.case_id == case_id && key.epoch == to.epoch) to.second = key.pair.public_key();
+    if (!case_id.empty() && key.case_id == case_id && key.epoch <= to.epoch && key.epoch >= newest) {
+      newest = key.epoch;
+      to.second = key.pair.public_key();
+    }
   }
   return to;
 }
@@ -98,14 +104,47 @@ Status Vault::Impl::AppendAuditLine(Txn& t, const std::string& case_hex, const s
   return Ok();
 }
 
+Result<std::optional<std::string>> Vault::Impl::AuthorOf(const std::string& object_hex) {
+  if (auto it = pulled_authors.find(object_hex); it != pulled_authors.end()) return it->second;
+  if (!ParseId("object", object_hex)) return std::nullopt;
+  auto envelope = LoadEnvelope(object_hex);
+  if (!envelope) return std::nullopt;
+  return Hex(AsBytes(envelope->author()));
+}
+
 Status Vault::Impl::ApplyPulledAudit(Txn& t, const format::v1::ObjectEnvelope& e, const OpenedObject& opened) {
   const std::string line(opened.body.view());
   EVAULT_ASSIGN_OR_RETURN(json entry, audit::ParseEntry(line));
   const std::string case_hex = Hex(opened.identity.case_id);
+  const std::string author = Hex(AsBytes(e.author()));
   const Bytes& logical = opened.identity.case_id.empty() ? header.vault_id : opened.identity.case_id;
-  if (entry["key"] != Hex(AsBytes(e.author())) || entry["vault"] != vault_id_hex || entry["stream"] != case_hex ||
+  if (entry["key"] != author || entry["vault"] != vault_id_hex || entry["stream"] != case_hex ||
       opened.identity.logical_id != logical || entry["seq"] != opened.identity.revision) {
     return Fail(ErrorCode::kTampered, "a pulled custody entry does not match the object that carries it");
+  }
+  // A capture must name an object its author wrote: a member cannot claim another's
+  // evidence, or name evidence that does not exist (which would stall every export).
+  const std::string action = entry["action"];
+  const json& subject = entry["subject"];
+  std::optional<std::string> named;  // the object the entry names
+  if (action == audit::action::kRecordCapture || action == audit::action::kRecordEdit) {
+    named = subject.value("revision_id", "");
+  } else if (action == audit::action::kCaseCreate || action == audit::action::kAttachmentCapture) {
+    const bool is_case = action == audit::action::kCaseCreate;
+    const std::string id = subject.value(is_case ? "case_id" : "attachment_id", "");
+    if (is_case && id != case_hex) return Fail(ErrorCode::kTampered, "a pulled case-create entry names another case");
+    std::optional<std::string> found;
+    for (const char* prefix : is_case ? std::vector<const char*>{"case/"} : std::vector<const char*>{"attid/", "down/"}) {
+      EVAULT_ASSIGN_OR_RETURN(auto hit, catalog->Get(0, prefix + id));
+      if (hit) found = hit;
+    }
+    named = found.value_or("");
+  }
+  if (named) {
+    EVAULT_ASSIGN_OR_RETURN(auto named_author, AuthorOf(*named));
+    if (!named_author || *named_author != author) {
+      return Fail(ErrorCode::kTampered, "a pulled custody entry claims evidence its author did not write");
+    }
   }
   return AppendAuditLine(t, case_hex, line, Hex(AsBytes(e.object_id())));
 }

@@ -123,6 +123,11 @@ OpeningKeys Keyring::For(std::uint64_t epoch, bool mine) const {
   for (const auto& k : case_keys_) {
     if (k.epoch == epoch) keys.second.push_back(&k.pair);
   }
+  // A legal device lacking a new epoch's case key seals its custody entries to the
+  // newest one it holds (Vault::Impl::CustodySealing), so older ones are tried too.
+  for (const auto& k : case_keys_) {
+    if (k.epoch < epoch) keys.second.push_back(&k.pair);
+  }
   if (mine) {
     for (const auto& k : self_) keys.author.push_back(&k);
   }

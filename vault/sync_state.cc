@@ -379,6 +379,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
   if (page.objects().empty() && page.head_seq() == before) return outcome;  // nothing new: write nothing
   const std::string me = Hex(impl_.signing->public_key());
   const bool was_member = impl_.MyRole().has_value();
+  impl_.pulled_authors.clear();
   Vault::Impl::Txn t = impl_.Begin();
   // Pulled objects are checked against membership in server order, which excludes this
   // device's own operations until the server returns them in their place.
@@ -404,6 +405,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
   struct Sealed {
     std::uint64_t server_seq;
     const format::v1::ObjectEnvelope* envelope;
+    bool current_epoch;  // sealed to the key epoch current at its place in server order
   };
   std::vector<Sealed> sealed;  // others' sealed objects, opened once the page's keys are in
 
@@ -492,7 +494,10 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     if (!confirmed.IsActive(crypto::AsBytes(e.author()))) {
       return Fail(ErrorCode::kTampered, fmt::format("{} comes from a device that may not write to this vault", where));
     }
-    sealed.push_back({pulled.server_seq(), &e});
+    // Roles change only with a new epoch, so an object of the epoch current at its
+    // place was written in the role its author held in that epoch (the server refuses
+    // an older epoch; one that places it anyway is caught here).
+    sealed.push_back({pulled.server_seq(), &e, e.key_epoch() == confirmed.current_epoch()});
   }
   if (page.objects().empty() && page.head_seq() > before) {
     return Fail(ErrorCode::kTampered, "the server reports newer objects but sends none");
@@ -541,14 +546,23 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     if (!opened) return Fate::kSetAside;
     // A legal device's only objects are custody entries: judged by the role its author
     // held in the object's key epoch (it may have been revoked or changed role since).
-    if (opened->identity.kind != ObjectKind::kAuditEntry) {
-      const Member* author = members.Find(crypto::AsBytes(e.author()));
-      if (author == nullptr || author->RoleAt(e.key_epoch()) == sync::v1::LEGAL) return Fate::kSetAside;
+    const Member* author = members.Find(crypto::AsBytes(e.author()));
+    if (author == nullptr) return Fate::kSetAside;
+    if (author->RoleAt(e.key_epoch()) == sync::v1::LEGAL) {
+      if (opened->identity.kind != ObjectKind::kAuditEntry) return Fate::kSetAside;
+      // A legal device reads and exports; it captures nothing.
+      auto entry = audit::ParseEntry(opened->body.view());
+      const std::string action = entry ? (*entry)["action"].get<std::string>() : "";
+      if (action != audit::action::kRecordView && action != audit::action::kAttachmentRead &&
+          action != audit::action::kExport) {
+        return Fate::kSetAside;
+      }
     }
     if (auto s = ApplyObject(impl_, t, e, *opened, seen); !s) {
       if (opened->identity.kind == ObjectKind::kCheckpoint) return std::unexpected(s.error());
       return Fate::kSetAside;
     }
+    impl_.pulled_authors[Hex(AsBytes(e.object_id()))] = Hex(AsBytes(e.author()));
     const auto kind = opened->identity.kind;
     if (kind == ObjectKind::kCase || kind == ObjectKind::kRecordRevision || kind == ObjectKind::kAttachmentManifest) {
       ++outcome.evidence;
@@ -574,7 +588,11 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       }
     }
   }
-  for (const auto& [server_seq, e] : sealed) {
+  for (const auto& [server_seq, e, current_epoch] : sealed) {
+    if (!current_epoch) {
+      set_aside(*e, server_seq);
+      continue;
+    }
     auto fate = open_and_apply(*e);
     if (!fate) {
       return fail(Error{fate.error().code, fmt::format("server object {}: {}", server_seq, fate.error().message)});

@@ -802,8 +802,13 @@ struct Vault::Impl {
   Status AuditNow(const std::string& case_hex, std::string_view action, const json& subject);
   // Appends a verified entry line (this device's or pulled) to the local log.
   Status AppendAuditLine(Txn& t, const std::string& case_hex, const std::string& line, const std::string& object_hex);
-  // A pulled entry: checked against its envelope, then appended.
+  // A pulled entry: checked against its envelope and, for a capture, against the object
+  // it names (which must exist and be by the same author), then appended.
   Status ApplyPulledAudit(Txn& t, const format::v1::ObjectEnvelope& e, const OpenedObject& opened);
+  // Authors of the objects applied by the pull in progress (object id hex -> author key
+  // hex): not in the database until the pull commits.
+  std::map<std::string, std::string> pulled_authors;
+  Result<std::optional<std::string>> AuthorOf(const std::string& object_hex);
   // The local log of a stream: its lines (opened from their objects) and leaf hashes.
   struct AuditStream {
     std::vector<std::string> lines;

@@ -164,7 +164,12 @@ TEST_F(KeyringTest, LegalHoldsOnlyItsCaseKeys) {
   ASSERT_EQ(keys.second.size(), 2u) << "both case keys of epoch 1, no members key";
   EXPECT_EQ(keys.second[0]->public_key(), case_key_.public_key());
   EXPECT_EQ(keys.second[1]->public_key(), other_key.public_key());
-  EXPECT_TRUE(k.For(2, false).second.empty()) << "case keys are per epoch";
+  // Case keys are per epoch; a later epoch's objects try the older ones after its own
+  // (a legal device's custody entry sealed to the newest case key it held).
+  const OpeningKeys later = k.For(2, false);
+  ASSERT_EQ(later.second.size(), 2u);
+  EXPECT_EQ(later.second[0]->public_key(), case_key_.public_key());
+  EXPECT_TRUE(k.For(0, false).second.empty()) << "no key of a later epoch opens an earlier one";
 }
 
 TEST_F(KeyringTest, KeysForOthersAreIgnored) {
@@ -200,8 +205,9 @@ TEST_F(KeyringTest, AbsorbIsIncremental) {
   Share(owner_, {ops_.CaseKeyTo(legal_, 2, case_id_, case_key2)});
   ASSERT_OK(Absorb(k, legal_));
   EXPECT_EQ(k.opened_count(), 2u);
-  ASSERT_EQ(k.For(2, false).second.size(), 1u);
+  ASSERT_EQ(k.For(2, false).second.size(), 2u) << "epoch 2's case key, then epoch 1's";
   EXPECT_EQ(k.For(2, false).second[0]->public_key(), case_key2.public_key());
+  ASSERT_EQ(k.For(1, false).second.size(), 1u);
 }
 
 // A sharer cannot hand out an epoch secret or members seed that does not match the
