@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -847,6 +850,44 @@ TEST_F(SshKeyTest, ParsesAllowedSigners) {
       EXPECT_NE(parsed.error().message.find("allowed_signers line 1"), std::string::npos);
     }
   }
+}
+
+// Security review: a custody log of nothing but newlines (2,000,000 of them, listed in
+// the manifests so only the custody check can complain) took minutes and about 20 GB
+// to check, a problem per empty line. It is refused quickly, naming the line count.
+TEST_F(BundleVerifyTest, CustodyLogOfMillionsOfLinesIsRefusedQuickly) {
+  Write(kLog, std::string(2'000'000, '\n'));
+  Rehash();
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  const auto start = std::chrono::steady_clock::now();
+  auto report = VerifyBundle(bag_, std::nullopt);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+  EXPECT_FALSE(report->ok());
+  ExpectProblem(*report, {kLog + ": 2000000 lines, more than"});
+  EXPECT_LE(report->problems.size(), 100u) << "a problem per empty line?";
+  EXPECT_EQ(report->custody_entries, 0u);
+  // ru_maxrss is in KiB: the peak grew by less than 512 MiB (the file is 2 MB).
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 512L * 1024) << "peak RSS grew by " << (after.ru_maxrss - before.ru_maxrss)
+                                                             << " KiB";
+}
+
+// ... and the custody checker itself names at most 1000 problems, then how many more.
+TEST(CustodyLogProblems, ThousandsOfGarbageLinesGiveBoundedProblems) {
+  std::vector<std::string> lines(5000, "this is not a custody entry");
+  const std::string vault(32, 'a'), stream(32, 'b');
+  const CustodyReport report = VerifyCustodyLog(vault, stream, lines, nullptr);
+  EXPECT_FALSE(report.ok());
+  ASSERT_GE(report.problems.size(), 2u);
+  EXPECT_LE(report.problems.size(), 1001u);
+  const std::string& last = report.problems.back();
+  EXPECT_TRUE(last.starts_with("... and ") && last.ends_with(" more problems")) << last;
+  // Every line is a problem: 5000 in all, 1000 of them named.
+  EXPECT_EQ(last, "... and 4000 more problems");
 }
 
 }  // namespace

@@ -5,11 +5,28 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "audit/bundle.h"
+#include "audit/custody.h"
 #include "crypto/identity.h"
 #include "vault/keyring.h"
 #include "vault/object.h"
 #include "vault/sync_state.h"
 #include "vault/vault.h"
+#include "vault/vault_impl.h"
+
+// --- test-only access to a vault's internals (its sealing keys and object chain) -----------
+namespace evault::vault {
+namespace {
+using ImplMember = std::unique_ptr<Vault::Impl> Vault::*;
+ImplMember StolenImplMember();
+template <ImplMember M>
+struct ImplThief {
+  friend ImplMember StolenImplMember() { return M; }
+};
+template struct ImplThief<&Vault::impl_>;
+Vault::Impl& TestOnlyImpl(Vault& v) { return *(v.*StolenImplMember()); }
+}  // namespace
+}  // namespace evault::vault
 
 namespace evault::vault {
 namespace {
@@ -20,6 +37,49 @@ using format::v1::ObjectEnvelope;
 crypto::PassphraseKdfParams FastKdf() { return crypto::PassphraseKdfParams::New(2, 64ull << 20); }
 crypto::SecretBytes Pass() { return crypto::SecretBytes::CopyFrom(std::string_view("rogue member passphrase")); }
 std::string Str(const crypto::Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// A custody entry `author` signs itself, crafted outside its client: continuing its own
+// chain in the case (from its real entries there), sealed as its client seals custody
+// (readers, case key, self) and continuing its object chain, but never stored by it.
+ObjectEnvelope CraftCustodyEntry(Vault& author, const std::string& case_hex, const std::string& action,
+                                 const nlohmann::json& subject) {
+  SyncState state(author);
+  const std::string me = crypto::ToHex(state.device().public_key());
+  audit::ChainHead head;
+  auto log = author.AuditLog(case_hex);
+  EXPECT_TRUE(log) << log.error().message;
+  for (const auto& entry : *log) {
+    if (entry.fields["key"] == me) head = {entry.fields["seq"].get<std::uint64_t>(), audit::LineSha256(entry.line)};
+  }
+  const std::string line = audit::SignEntry(state.device(), crypto::ToHex(state.vault_id()), case_hex, head,
+                                            "2026-11-26T00:00:00Z", action, subject);
+  Vault::Impl& impl = TestOnlyImpl(author);
+  Vault::Impl::Txn t = impl.Begin();  // abandoned: nothing is stored
+  const crypto::Bytes case_id = *crypto::FromHex(case_hex);
+  auto to = impl.CustodySealing(t, case_id);
+  EXPECT_TRUE(to) << to.error().message;
+  ObjectCodec codec(state.vault_id(), &state.device());
+  auto sealed = codec.Seal(crypto::RandomBytes(kIdBytes), {ObjectKind::kAuditEntry, case_id, head.seq + 1, case_id},
+                           crypto::AsBytes(line), t.seq + 1, t.head, crypto::SymmetricKey::Generate(), *to);
+  EXPECT_TRUE(sealed) << sealed.error().message;
+  return *sealed;
+}
+
+nlohmann::json CaptureSubject(const std::string& record_id, const std::string& revision_id) {
+  return {{"record_id", record_id},
+          {"revision_id", revision_id},
+          {"revision", 1},
+          {"sha256", crypto::ToHex(crypto::RandomBytes(32))}};
+}
+
+bool LogNames(Vault& v, const std::string& case_hex, const std::string& needle) {
+  auto log = v.AuditLog(case_hex);
+  EXPECT_TRUE(log) << log.error().message;
+  for (const auto& entry : *log) {
+    if (entry.line.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
 
 // An honest server in memory: one log in push order; each device pulls what it has not seen.
 class Server {
@@ -81,6 +141,21 @@ class RogueMemberTest : public ::testing::Test {
     auto admitted = SyncState(*owner_).AdmitJoinRequests({*request});
     EXPECT_TRUE(admitted && admitted->size() == 1u);
     return v;
+  }
+
+  // Exports the case from `v` and verifies the bundle offline.
+  ::testing::AssertionResult ExportsAndVerifies(Vault& v, const std::string& name) {
+    const fs::path out = dir_ / ("bundle-" + name);
+    auto exported = v.Export(case_id_, {.out = out, .purpose = "regression: custody of " + name});
+    if (!exported) return ::testing::AssertionFailure() << name << " export: " << exported.error().message;
+    auto report = audit::VerifyBundle(out, std::nullopt);
+    if (!report) return ::testing::AssertionFailure() << name << " verify: " << report.error().message;
+    if (!report->ok()) {
+      auto failure = ::testing::AssertionFailure() << name << " bundle problems:";
+      for (const auto& p : report->problems) failure << "\n  " << p;
+      return failure;
+    }
+    return ::testing::AssertionSuccess();
   }
 
   fs::path dir_;
@@ -172,6 +247,124 @@ TEST_F(RogueMemberTest, MonitorsReadOnlyTheirOwnSubmissions) {
   EXPECT_EQ(owner_->ListCases()->size(), 3u);
   // And the rogue can still add to the owner's case, whose id it was given.
   EXPECT_TRUE(rogue_->AddRecord(case_id_, R"({"kind":"trial","title":"rogue adds"})"));
+}
+
+// Security review: a monitor's custody entry naming a revision that exists nowhere used
+// to be appended, and every export of the case then failed ("the custody log records
+// revision ... this device does not hold yet"). It must be set aside.
+TEST_F(RogueMemberTest, MonitorsCustodyEntryNamingEvidenceThatDoesNotExistIsSetAside) {
+  auto real = rogue_->AddRecord(case_id_, R"({"kind":"detention","title":"rogue's real report"})");
+  ASSERT_TRUE(real) << real.error().message;
+  server_.Push(*rogue_);
+  ASSERT_TRUE(server_.Pull(*owner_));
+
+  const std::string phantom = crypto::ToHex(crypto::RandomBytes(kIdBytes));
+  ASSERT_EQ(phantom.size(), 32u);
+  server_.PushRaw(CraftCustodyEntry(*rogue_, case_id_, audit::action::kRecordCapture,
+                                    CaptureSubject(real->record_id, phantom)));
+  auto pulled = server_.Pull(*owner_);
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(pulled->rejected, 1u);
+  EXPECT_FALSE(LogNames(*owner_, case_id_, phantom)) << "the phantom capture reached the owner's custody log";
+  EXPECT_TRUE(LogNames(*owner_, case_id_, real->revision_id));
+  EXPECT_TRUE(ExportsAndVerifies(*owner_, "owner"));
+  auto check = owner_->VerifyAuditLog();
+  ASSERT_TRUE(check) << check.error().message;
+  EXPECT_TRUE(check->ok()) << (check->problems.empty() ? "" : check->problems.front());
+  // Another monitor is not stalled either.
+  EXPECT_TRUE(server_.Pull(*honest_));
+}
+
+// ... nor may it claim evidence another device wrote.
+TEST_F(RogueMemberTest, MonitorsCustodyEntryClaimingTheOwnersEvidenceIsSetAside) {
+  auto owners = owner_->AddRecord(case_id_, R"({"kind":"detention","title":"owner's report"})");
+  ASSERT_TRUE(owners) << owners.error().message;
+  server_.Push(*owner_);
+  ASSERT_TRUE(server_.Pull(*rogue_));
+  auto real = rogue_->AddRecord(case_id_, R"({"kind":"detention","title":"rogue's real report"})");
+  ASSERT_TRUE(real) << real.error().message;
+  server_.Push(*rogue_);
+  server_.PushRaw(CraftCustodyEntry(*rogue_, case_id_, audit::action::kRecordCapture,
+                                    CaptureSubject(owners->record_id, owners->revision_id)));
+  auto pulled = server_.Pull(*owner_);
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(pulled->rejected, 1u);
+
+  auto log = owner_->AuditLog(case_id_);
+  ASSERT_TRUE(log) << log.error().message;
+  const std::string rogue_key = crypto::ToHex(SyncState(*rogue_).device().public_key());
+  std::size_t naming = 0, by_rogue = 0;
+  for (const auto& entry : *log) {
+    if (entry.line.find(owners->revision_id) != std::string::npos) ++naming;
+    if (entry.fields["key"] == rogue_key) ++by_rogue;
+  }
+  EXPECT_EQ(naming, 1u) << "only the owner's own capture names its revision";
+  EXPECT_EQ(by_rogue, 1u) << "only the rogue's genuine capture arrives";
+  EXPECT_TRUE(ExportsAndVerifies(*owner_, "owner"));
+}
+
+// A legal device reads and exports; it captures and grants nothing. Its crafted
+// record-capture (and case-grant) entries are set aside, its genuine views arrive.
+TEST_F(RogueMemberTest, LegalDevicesMayLogOnlyViewsReadsAndExports) {
+  auto owners = owner_->AddRecord(case_id_, R"({"kind":"detention","title":"owner's report"})");
+  ASSERT_TRUE(owners) << owners.error().message;
+  auto legal = Join("legal", sync::v1::LEGAL);
+  server_.Push(*owner_);
+  ASSERT_TRUE(server_.Pull(*legal));
+  auto granted = SyncState(*owner_).GrantCase(case_id_, legal->device_id());
+  ASSERT_TRUE(granted) << granted.error().message;
+  server_.Push(*owner_);
+  ASSERT_TRUE(server_.Pull(*legal));
+  auto viewed = legal->GetRecord(owners->record_id, false);
+  ASSERT_TRUE(viewed) << viewed.error().message;
+  server_.Push(*legal);  // the genuine record-view entry
+
+  const std::string legal_key = crypto::ToHex(SyncState(*legal).device().public_key());
+  // The capture names the owner's revision; a grant names no evidence, so only the
+  // role rule (not the author check of captures) can set it aside.
+  server_.PushRaw(CraftCustodyEntry(*legal, case_id_, audit::action::kRecordCapture,
+                                    CaptureSubject(owners->record_id, owners->revision_id)));
+  auto pulled = server_.Pull(*owner_);
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(pulled->rejected, 1u);
+
+  auto log = owner_->AuditLog(case_id_);
+  ASSERT_TRUE(log) << log.error().message;
+  std::vector<std::string> legal_actions;
+  for (const auto& entry : *log) {
+    if (entry.fields["key"] == legal_key) legal_actions.push_back(entry.fields["action"]);
+  }
+  EXPECT_EQ(legal_actions, std::vector<std::string>{audit::action::kRecordView});
+  EXPECT_TRUE(ExportsAndVerifies(*owner_, "owner"));
+  legal.reset();
+}
+
+TEST_F(RogueMemberTest, LegalDevicesGrantEntryIsSetAside) {
+  auto owners = owner_->AddRecord(case_id_, R"({"kind":"detention","title":"owner's report"})");
+  ASSERT_TRUE(owners) << owners.error().message;
+  auto legal = Join("legal", sync::v1::LEGAL);
+  server_.Push(*owner_);
+  ASSERT_TRUE(server_.Pull(*legal));
+  ASSERT_TRUE(SyncState(*owner_).GrantCase(case_id_, legal->device_id()));
+  server_.Push(*owner_);
+  ASSERT_TRUE(server_.Pull(*legal));
+  ASSERT_TRUE(legal->GetRecord(owners->record_id, false));
+  server_.Push(*legal);
+  const std::string legal_key = crypto::ToHex(SyncState(*legal).device().public_key());
+  server_.PushRaw(CraftCustodyEntry(*legal, case_id_, audit::action::kCaseGrant,
+                                    {{"case_id", case_id_}, {"device", legal->device_id()}, {"keys", 1}}));
+  auto pulled = server_.Pull(*owner_);
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(pulled->rejected, 1u);
+  auto log = owner_->AuditLog(case_id_);
+  ASSERT_TRUE(log);
+  std::vector<std::string> legal_actions;
+  for (const auto& entry : *log) {
+    if (entry.fields["key"] == legal_key) legal_actions.push_back(entry.fields["action"]);
+  }
+  EXPECT_EQ(legal_actions, std::vector<std::string>{audit::action::kRecordView});
+  EXPECT_TRUE(ExportsAndVerifies(*owner_, "owner"));
+  legal.reset();
 }
 
 }  // namespace
