@@ -14,19 +14,7 @@
 #include "vault/vault.h"
 #include "vault/vault_impl.h"
 
-// --- test-only access to a vault's internals (its sealing keys and object chain) -----------
-namespace evault::vault {
-namespace {
-using ImplMember = std::unique_ptr<Vault::Impl> Vault::*;
-ImplMember StolenImplMember();
-template <ImplMember M>
-struct ImplThief {
-  friend ImplMember StolenImplMember() { return M; }
-};
-template struct ImplThief<&Vault::impl_>;
-Vault::Impl& TestOnlyImpl(Vault& v) { return *(v.*StolenImplMember()); }
-}  // namespace
-}  // namespace evault::vault
+#include "tests/vault/impl_access.h"
 
 namespace evault::vault {
 namespace {
@@ -36,7 +24,6 @@ using format::v1::ObjectEnvelope;
 
 crypto::PassphraseKdfParams FastKdf() { return crypto::PassphraseKdfParams::New(2, 64ull << 20); }
 crypto::SecretBytes Pass() { return crypto::SecretBytes::CopyFrom(std::string_view("rogue member passphrase")); }
-std::string Str(const crypto::Bytes& b) { return std::string(b.begin(), b.end()); }
 
 // A custody entry `author` signs itself, crafted outside its client: continuing its own
 // chain in the case (from its real entries there), sealed as its client seals custody
@@ -89,7 +76,9 @@ class Server {
     auto objects = s.Unpushed(100000, 1u << 30);
     ASSERT_TRUE(objects) << objects.error().message;
     for (auto& e : *objects) log_.push_back(e);
-    if (!objects->empty()) ASSERT_TRUE(s.MarkPushed(objects->back().author_seq()));
+    if (!objects->empty()) {
+      ASSERT_TRUE(s.MarkPushed(objects->back().author_seq()));
+    }
   }
   void PushRaw(const ObjectEnvelope& e) { log_.push_back(e); }
   Result<SyncState::PullOutcome> Pull(Vault& v) {

@@ -46,19 +46,7 @@
 #include "vault/vault.h"
 #include "vault/vault_impl.h"
 
-// --- test-only access to a vault's keys ---------------------------------------------
-namespace evault::vault {
-namespace {
-using ImplMember = std::unique_ptr<Vault::Impl> Vault::*;
-ImplMember StolenImplMember();
-// An explicit instantiation may name a private member; the friend hands it out.
-template <ImplMember M>
-struct ImplThief {
-  friend ImplMember StolenImplMember() { return M; }
-};
-template struct ImplThief<&Vault::impl_>;
-}  // namespace
-}  // namespace evault::vault
+#include "tests/vault/impl_access.h"
 
 namespace evault::sync_test {
 namespace {
@@ -71,7 +59,7 @@ using format::v1::ObjectEnvelope;
 using nlohmann::json;
 namespace pb = evault::sync::v1;
 
-vault::Vault::Impl& TestOnlyImpl(vault::Vault& v) { return *(v.*vault::StolenImplMember()); }
+using vault::TestOnlyImpl;
 
 constexpr char kKdfOps[] = "2";
 constexpr char kKdfMib[] = "64";

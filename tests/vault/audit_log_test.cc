@@ -23,18 +23,7 @@
 #include "vault/vault.h"
 #include "vault/vault_impl.h"
 
-// --- test-only access to a vault's catalog ------------------------------------------------
-namespace evault::vault {
-namespace {
-using ImplMember = std::unique_ptr<Vault::Impl> Vault::*;
-ImplMember StolenImplMember();
-template <ImplMember M>
-struct ImplThief {
-  friend ImplMember StolenImplMember() { return M; }
-};
-template struct ImplThief<&Vault::impl_>;
-}  // namespace
-}  // namespace evault::vault
+#include "tests/vault/impl_access.h"
 
 namespace evault::vault {
 namespace {
@@ -43,8 +32,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::Passphrase;
 using testing::ScopedTempDir;
-
-Vault::Impl& TestOnlyImpl(Vault& v) { return *(v.*StolenImplMember()); }
 
 std::string Sha256Of(std::string_view text) { return testing::Sha256Hex(crypto::AsBytes(text)); }
 
