@@ -30,6 +30,7 @@
 #include "vault/object.h"
 #include "vault/record.h"
 #include "vault/tokenizer.h"
+#include "vault/testing_env.h"
 #include "vault/vault.h"
 #include "vault/keyring.h"
 #include "vault/membership.h"
@@ -195,6 +196,7 @@ struct Vault::Impl {
     options.stats_persist_period_sec = 0;
     options.compression = rocksdb::kNoCompression;  // ciphertext does not compress
     options.max_total_wal_size = 64 << 20;
+    if (rocksdb::Env* env = testing::DatabaseEnv()) options.env = env;
     return options;
   }
 
