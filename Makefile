@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench clean
+.PHONY: all deps build demo test test-long bench clean
 
 all: build
 
@@ -18,8 +18,12 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	client/demo/demo.sh $(BUILD)/client/evault $(BUILD)/server/evault-server
 
+# The long variants of the reliability suites (label "long") run on demand only.
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
+
+test-long: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L long
 
 bench: build
 	$(BUILD)/bench/sync_bench --server-binary $(BUILD)/server/evault-server

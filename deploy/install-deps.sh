@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libsodium-dev librocksdb-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libgtest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev
+  libgtest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libkeyutils-dev
 )
 # The standard tools the tests check exports with (ssh-keygen -Y verify, minisign -V, and
 # age -d for the encrypted bundle), and chromium, which renders the export's report.html
