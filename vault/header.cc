@@ -53,19 +53,28 @@ Result<VaultHeader> ReadHeader(const fs::path& vault_dir) {
                 fmt::format("{} is not an evault vault (no {})", vault_dir.string(), kHeaderFileName));
   }
   std::ifstream in(file, std::ios::binary);
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) {
-    return Fail(ErrorCode::kIo, fmt::format("cannot read {}", file.string()));
+  std::string raw;
+  raw.resize(kMaxHeaderBytes + 1);
+  in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+  if (in.bad()) return Fail(ErrorCode::kIo, fmt::format("cannot read {}", file.string()));
+  raw.resize(static_cast<std::size_t>(in.gcount()));
+  auto header = ParseHeader(raw);
+  if (!header) {
+    return Fail(header.error().code, fmt::format("{}: {}", file.string(), header.error().message));
   }
+  return header;
+}
+
+Result<VaultHeader> ParseHeader(std::string_view raw) {
   if (raw.size() < sizeof kMagic || std::memcmp(raw.data(), kMagic, sizeof kMagic) != 0) {
-    return Fail(ErrorCode::kNotAVault, fmt::format("{} is not an evault vault header", file.string()));
+    return Fail(ErrorCode::kNotAVault, "not an evault vault header");
   }
   if (raw.size() > kMaxHeaderBytes) {
-    return Fail(ErrorCode::kCorrupt, fmt::format("{} is too large to be a vault header", file.string()));
+    return Fail(ErrorCode::kCorrupt, "too large to be a vault header");
   }
   evault::format::v1::VaultHeader proto;
   if (!proto.ParseFromArray(raw.data() + sizeof kMagic, static_cast<int>(raw.size() - sizeof kMagic))) {
-    return Fail(ErrorCode::kCorrupt, fmt::format("{} is damaged (cannot parse)", file.string()));
+    return Fail(ErrorCode::kCorrupt, "the vault header is damaged (cannot parse)");
   }
   if (proto.format_version() > kFormatVersion) {
     return Fail(ErrorCode::kUnsupportedVersion,
@@ -81,7 +90,7 @@ Result<VaultHeader> ReadHeader(const fs::path& vault_dir) {
   }
   if (proto.format_version() == 0 || proto.vault_id().size() != 16 || proto.slots_size() != 1 ||
       proto.slots(0).kind() != evault::format::v1::KeySlot::PASSPHRASE) {
-    return Fail(ErrorCode::kCorrupt, fmt::format("{} is damaged (bad fields)", file.string()));
+    return Fail(ErrorCode::kCorrupt, "the vault header is damaged (bad fields)");
   }
   const auto& slot = proto.slots(0);
   VaultHeader h;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string_view>
 
 #include "crypto/bytes.h"
 #include "crypto/keys.h"
@@ -29,6 +30,8 @@ struct VaultHeader {
 
 // kNotAVault if the file is missing or not a header; kUnsupportedVersion if newer.
 Result<VaultHeader> ReadHeader(const std::filesystem::path& vault_dir);
+// The same, from the file's bytes (magic included): the parser fuzz/ drives.
+Result<VaultHeader> ParseHeader(std::string_view raw);
 Status WriteHeader(const std::filesystem::path& vault_dir, const VaultHeader& header);
 
 // Creates the slot: derives the KEK from the passphrase and wraps `root` under it.
