@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/passphrase.h"
+#include "client/unlock_session.h"
 #include "crypto/status.h"
 #include "vault/vault.h"
 
@@ -77,7 +78,18 @@ inline void Check(Status s) {
   if (!s) throw CommandError{std::move(s.error())};
 }
 
+// An unlock session (`evault unlock`) opens the vault without the passphrase, unless
+// one is given by file. A session that no longer fits (the vault was replaced) is
+// ended and the passphrase asked for as usual.
 inline std::unique_ptr<vault::Vault> OpenVault(const Globals& g) {
+  if (!g.passphrase_file) {
+    if (auto session = FindSession(g.vault_dir); session && *session) {
+      auto v = vault::Vault::OpenWithSessionKey(g.vault_dir, **session);
+      if (v) return std::move(*v);
+      if (v.error().code != ErrorCode::kWrongPassphrase) throw CommandError{std::move(v.error())};
+      (void)EndSession(g.vault_dir);
+    }
+  }
   auto passphrase = Check(ReadPassphrase({g.passphrase_file, "EVAULT_PASSPHRASE", "Passphrase: "}));
   return Check(vault::Vault::Open(g.vault_dir, passphrase));
 }

@@ -25,6 +25,7 @@
 #include "client/cli_common.h"
 #include "client/passphrase.h"
 #include "client/render.h"
+#include "client/seizure_commands.h"
 #include "client/sync_client.h"
 #include "crypto/hardening.h"
 #include "crypto/passphrase_kdf.h"
@@ -102,6 +103,9 @@ int Run(int argc, char** argv) {
   init->add_option("--ca-file", ca_file, "CA certificate (PEM) that signed the server's certificate");
   init->add_option("--server-fingerprint", fingerprint, "Or pin the server certificate's SHA-256 fingerprint");
   init->add_flag("--insecure", insecure, "Plaintext to a loopback server (tests only)");
+  bool no_recovery_key = false;
+  init->add_flag("--no-recovery-key", no_recovery_key,
+                 "Make no recovery key (then a lost passphrase means a lost vault on this device)");
   init->callback([&] {
     std::optional<InviteCode> invite;
     if (!join_code.empty()) invite = Check(ParseInviteCode(join_code));
@@ -120,11 +124,16 @@ int Run(int argc, char** argv) {
     if (!invite) {
       auto device_id = Check(vault::Vault::Create(g.vault_dir, passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib)));
       fmt::print("{} device created a new vault in {}\n", device_id, g.vault_dir);
+      if (!no_recovery_key) {
+        auto v = Check(vault::Vault::Open(g.vault_dir, passphrase));
+        PrintRecoveryKey(Check(v->NewRecoveryKey()));
+      }
       return;
     }
     auto device_id = Check(vault::Vault::CreateJoining(g.vault_dir, passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib),
                                                       invite->vault_id_hex));
     auto v = Check(vault::Vault::Open(g.vault_dir, passphrase));
+    if (!no_recovery_key) PrintRecoveryKey(Check(v->NewRecoveryKey()));
     vault::SyncState state(*v);
     Check(state.SaveConfig(config));
     Check(FileJoinRequest(config, Check(state.MakeJoinRequest(invite->secret))));
@@ -143,8 +152,13 @@ int Run(int argc, char** argv) {
   passwd->callback([&] {
     auto v = OpenVault(g);
     auto passphrase = Check(ReadNewPassphrase({new_passphrase_file, "EVAULT_NEW_PASSPHRASE", "New passphrase: "}));
-    Check(v->ChangePassphrase(passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib)));
+    // Only flags given on the command line change the Argon2id cost; otherwise the
+    // vault keeps its own (and its duress passphrase, which is bound to them).
+    const bool new_cost = passwd->count("--kdf-ops") > 0 || passwd->count("--kdf-memory-mib") > 0;
+    Check(v->ChangePassphrase(passphrase, new_cost ? std::optional(KdfFromFlags(kdf_ops, kdf_mem_mib)) : std::nullopt));
+    (void)EndSession(g.vault_dir);
     fmt::print("passphrase changed\n");
+    if (new_cost) fmt::print("a duress passphrase, if one was set, no longer works: set it again with `evault duress set`\n");
   });
 
   // case
@@ -497,6 +511,7 @@ int Run(int argc, char** argv) {
   });
 
   AddAuditCommands(app, g);
+  AddSeizureCommands(app, g);
 
   try {
     app.parse(argc, argv);

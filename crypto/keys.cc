@@ -32,6 +32,7 @@ PurposeSpec SpecFor(KeyPurpose purpose) {
     case KeyPurpose::kEpochReaders: return {7, "evepochr"};
     case KeyPurpose::kEpochMembers: return {8, "evepochm"};
     case KeyPurpose::kCaseTags: return {9, "evcasetg"};
+    case KeyPurpose::kRecoverySlot: return {10, "evrecovr"};
   }
   std::abort();
 }

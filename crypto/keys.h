@@ -41,6 +41,7 @@ enum class KeyPurpose {
   kEpochReaders,    // from an epoch secret: seed of the epoch's readers key pair
   kEpochMembers,    // from an epoch secret: seed of the epoch's members key pair
   kCaseTags,        // from the first epoch secret: keyed names of cases and case keys
+  kRecoverySlot,    // from a recovery key: the key that wraps the root in header slot 1
 };
 
 SymmetricKey DeriveSubkey(const SymmetricKey& root, KeyPurpose purpose);

@@ -278,7 +278,7 @@ Result<AuditCheck> Vault::VerifyAuditLog() {
       }
       std::vector<audit::Hash> leaves;
       for (std::size_t i = 0; i < size; ++i) leaves.push_back(audit::LeafHash(AsBytes(log->lines[i])));
-      if (crypto::ToHex(audit::RootOf(leaves)) != (*parsed)["root"]) {
+      if ((*parsed)["root"] != crypto::ToHex(audit::RootOf(leaves))) {
         check.problems.push_back(fmt::format("{}: the log's first {} entries no longer give the root signed {}", name,
                                              size, (*parsed)["time"].get<std::string>()));
       }

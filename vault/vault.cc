@@ -1,6 +1,7 @@
 // Local vault operations: create, open, cases, records, search, attachments.
 #include "vault/vault.h"
 
+#include "vault/recovery_key.h"
 #include "vault/vault_impl.h"
 
 namespace evault::vault {
@@ -13,9 +14,8 @@ const std::string& Vault::vault_id() const { return impl_->vault_id_hex; }
 
 namespace {
 
-Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& passphrase,
-                                     const crypto::PassphraseKdfParams& kdf,
-                                     const std::optional<Bytes>& joining_vault_id);
+Result<std::string> CreateVaultFiles(const fs::path& dir, const VaultHeader& header, SymmetricKey root,
+                                     bool founding);
 
 // Creates the directory, keys and database of a new vault. A founding device (no
 // vault id given) generates the vault read key and signs GENESIS; a joining device
@@ -44,7 +44,13 @@ Result<std::string> CreateVaultIn(const fs::path& dir, const SecretBytes& passph
     created_dir = true;
   }
   ::chmod(dir.c_str(), 0700);
-  auto created = CreateVaultFiles(dir, passphrase, kdf, joining_vault_id);
+  SymmetricKey root = SymmetricKey::Generate();
+  VaultHeader header = NewHeader(joining_vault_id ? *joining_vault_id : crypto::RandomBytes(kIdBytes), kdf);
+  auto created = [&]() -> Result<std::string> {
+    EVAULT_ASSIGN_OR_RETURN(SymmetricKey kek, PassphraseKek(header, passphrase));
+    SealSlot(header, kPassphraseSlot, kek, root);
+    return CreateVaultFiles(dir, header, std::move(root), /*founding=*/!joining_vault_id);
+  }();
   if (!created) {
     // Leave nothing behind: a half-made vault must not be mistaken for one.
     if (created_dir) {
@@ -57,13 +63,12 @@ Result<std::string> CreateVaultIn(const fs::path& dir, const SecretBytes& passph
   return created;
 }
 
-Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& passphrase,
-                                     const crypto::PassphraseKdfParams& kdf,
-                                     const std::optional<Bytes>& joining_vault_id) {
+Result<std::string> CreateVaultFiles(const fs::path& dir, const VaultHeader& header, SymmetricKey root,
+                                     bool founding) {
   auto impl = std::make_unique<Vault::Impl>();
   impl->dir = dir;
-  impl->header.vault_id = joining_vault_id ? *joining_vault_id : crypto::RandomBytes(kIdBytes);
-  impl->root = SymmetricKey::Generate();
+  impl->header = header;
+  impl->root = std::move(root);
   impl->DeriveKeys();
   impl->signing = crypto::SigningKeyPair::Generate();
   impl->box = crypto::BoxKeyPair::Generate();
@@ -72,9 +77,6 @@ Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& pas
     self.push_back(crypto::BoxKeyPair::Generate());
     impl->keyring.SetSelfKeys(std::move(self));
   }
-  EVAULT_ASSIGN_OR_RETURN(VaultHeader header,
-                          SealRootWithPassphrase(impl->header.vault_id, kdf, passphrase, *impl->root));
-  impl->header = std::move(header);
 
   // The database first, the header last: an interrupted init leaves no vault behind
   // that could be mistaken for a good one.
@@ -82,7 +84,7 @@ Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& pas
   impl->MakeIndexesAndCodec();
   Vault::Impl::Txn t = impl->Begin();
   t.batch.Put(Slice(impl->Name("local-secrets")), impl->StoreLocalSecrets());
-  if (!joining_vault_id) {
+  if (founding) {
     sync::v1::MembershipOp genesis;
     genesis.set_kind(sync::v1::MembershipOp::GENESIS);
     genesis.mutable_subject()->set_signing_key(Str(impl->signing->public_key()));
@@ -108,6 +110,37 @@ Result<std::string> CreateVaultFiles(const fs::path& dir, const SecretBytes& pas
   return impl->device_id;
 }
 
+// Everything after the root key is known: the database, the device keys, the state.
+Result<std::unique_ptr<Vault::Impl>> OpenUnlocked(const fs::path& dir, VaultHeader header, SymmetricKey root) {
+  auto impl = std::make_unique<Vault::Impl>();
+  impl->dir = dir;
+  impl->header = std::move(header);
+  impl->root = std::move(root);
+  impl->DeriveKeys();
+  EVAULT_TRY(impl->OpenDb(/*create=*/false));
+  EVAULT_TRY(impl->LoadLocalSecrets());
+  impl->MakeIndexesAndCodec();
+  EVAULT_TRY(impl->LoadRoot());
+  EVAULT_TRY(impl->LoadMembership());
+  EVAULT_TRY(impl->SweepInterruptedUploads());
+  return impl;
+}
+
+// The duress passphrase was entered: the real keys are destroyed first (the header
+// overwritten in place and synced), then the database, and an empty vault is made in
+// its place whose passphrase is the duress passphrase. Nothing is printed or returned
+// that differs from an ordinary unlock.
+Status ReplaceWithDecoy(const fs::path& dir, const VaultHeader& real, const UnlockedRoot& unlocked) {
+  VaultHeader decoy = NewHeader(real.vault_id, real.kdf);
+  SealSlot(decoy, kPassphraseSlot, unlocked.kek, unlocked.root);
+  EVAULT_TRY(ShredHeader(dir));
+  std::error_code ec;
+  fs::remove_all(dir / kDatabaseDirName, ec);
+  if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot open the vault in {}", dir.string()));
+  EVAULT_TRY(CreateVaultFiles(dir, decoy, unlocked.root.Clone(), /*founding=*/true));
+  return Ok();
+}
+
 }  // namespace
 
 Result<std::string> Vault::Create(const fs::path& dir, const SecretBytes& passphrase,
@@ -124,27 +157,131 @@ Result<std::string> Vault::CreateJoining(const fs::path& dir, const SecretBytes&
 
 Result<std::unique_ptr<Vault>> Vault::Open(const fs::path& dir, const SecretBytes& passphrase) {
   crypto::EnsureSodium();
-  auto impl = std::make_unique<Impl>();
-  impl->dir = dir;
-  EVAULT_ASSIGN_OR_RETURN(impl->header, ReadHeader(dir));
-  EVAULT_ASSIGN_OR_RETURN(SymmetricKey root, UnlockRoot(impl->header, passphrase));
-  impl->root = std::move(root);
-  impl->DeriveKeys();
-  EVAULT_TRY(impl->OpenDb(/*create=*/false));
-  EVAULT_TRY(impl->LoadLocalSecrets());
-  impl->MakeIndexesAndCodec();
-  EVAULT_TRY(impl->LoadRoot());
-  EVAULT_TRY(impl->LoadMembership());
-  EVAULT_TRY(impl->SweepInterruptedUploads());
+  EVAULT_ASSIGN_OR_RETURN(VaultHeader header, ReadHeader(dir));
+  EVAULT_ASSIGN_OR_RETURN(UnlockedRoot unlocked, UnlockWithPassphrase(header, passphrase));
+  if (unlocked.slot == kDuressSlot) {
+    EVAULT_TRY(ReplaceWithDecoy(dir, header, unlocked));
+    EVAULT_ASSIGN_OR_RETURN(header, ReadHeader(dir));
+  } else if (header.legacy) {
+    // A header from before recovery keys and duress: rewritten with three slots, the
+    // new two random filler, so it looks like every other header.
+    VaultHeader upgraded = NewHeader(header.vault_id, header.kdf);
+    upgraded.format_version = header.format_version;
+    SealSlot(upgraded, kPassphraseSlot, unlocked.kek, unlocked.root);
+    EVAULT_TRY(WriteHeader(dir, upgraded));
+    header = std::move(upgraded);
+  }
+  EVAULT_ASSIGN_OR_RETURN(auto impl, OpenUnlocked(dir, std::move(header), std::move(unlocked.root)));
   return std::unique_ptr<Vault>(new Vault(std::move(impl)));
 }
 
-Status Vault::ChangePassphrase(const SecretBytes& new_passphrase, const crypto::PassphraseKdfParams& kdf) {
-  EVAULT_TRY(crypto::CheckKdfParams(kdf));
-  EVAULT_ASSIGN_OR_RETURN(VaultHeader header,
-                          SealRootWithPassphrase(impl_->header.vault_id, kdf, new_passphrase, *impl_->root));
-  EVAULT_TRY(WriteHeader(impl_->dir, header));
-  impl_->header = std::move(header);
+Result<std::unique_ptr<Vault>> Vault::OpenWithSessionKey(const fs::path& dir, const SecretBytes& session_key) {
+  crypto::EnsureSodium();
+  EVAULT_ASSIGN_OR_RETURN(VaultHeader header, ReadHeader(dir));
+  auto root = SymmetricKey::FromBytes(session_key.Clone());
+  if (!root) return Fail(ErrorCode::kWrongPassphrase, "the unlock session's key is not a vault key");
+  auto impl = OpenUnlocked(dir, std::move(header), std::move(*root));
+  // A wrong root finds no device keys (their storage name is keyed by it) or fails to
+  // open them; either way the session does not fit this vault. The caller then asks
+  // for the passphrase, which reports real damage as such.
+  if (!impl && (impl.error().code == ErrorCode::kTampered || impl.error().code == ErrorCode::kCorrupt)) {
+    return Fail(ErrorCode::kWrongPassphrase, "the unlock session's key does not open this vault");
+  }
+  if (!impl) return std::unexpected(std::move(impl.error()));
+  return std::unique_ptr<Vault>(new Vault(std::move(*impl)));
+}
+
+SecretBytes Vault::SessionKey() const { return impl_->root->bytes().Clone(); }
+
+Status Vault::ChangePassphrase(const SecretBytes& new_passphrase,
+                               const std::optional<crypto::PassphraseKdfParams>& kdf) {
+  if (new_passphrase.empty()) return Fail(ErrorCode::kInvalidArgument, "the passphrase is empty");
+  VaultHeader h = impl_->header;
+  const bool new_params =
+      kdf && (kdf->ops_limit != h.kdf.ops_limit || kdf->mem_limit_bytes != h.kdf.mem_limit_bytes);
+  if (new_params) {
+    // The duress slot is bound to the old parameters, and its passphrase is not known
+    // here to re-seal it: it is cleared (the CLI says so).
+    EVAULT_TRY(crypto::CheckKdfParams(*kdf));
+    h.kdf = *kdf;
+    ClearSlot(h, kDuressSlot);
+  }
+  EVAULT_ASSIGN_OR_RETURN(SymmetricKey kek, PassphraseKek(h, new_passphrase));
+  if (!new_params && OpenSlot(h, kDuressSlot, kek)) {
+    return Fail(ErrorCode::kInvalidArgument, "the new passphrase is the duress passphrase; choose another");
+  }
+  SealSlot(h, kPassphraseSlot, kek, *impl_->root);
+  EVAULT_TRY(WriteHeader(impl_->dir, h));
+  impl_->header = std::move(h);
+  return Ok();
+}
+
+Result<SecretBytes> Vault::NewRecoveryKey() {
+  RecoveryKey key = RecoveryKey::Generate();
+  VaultHeader h = impl_->header;
+  SealSlot(h, kRecoverySlot, RecoveryKek(key.key()), *impl_->root);
+  EVAULT_TRY(WriteHeader(impl_->dir, h));
+  impl_->header = std::move(h);
+  return key.Format();
+}
+
+Status Vault::Recover(const fs::path& dir, const SecretBytes& recovery_key, const SecretBytes& new_passphrase) {
+  crypto::EnsureSodium();
+  if (new_passphrase.empty()) return Fail(ErrorCode::kInvalidArgument, "the passphrase is empty");
+  EVAULT_ASSIGN_OR_RETURN(VaultHeader h, ReadHeader(dir));
+  if (h.legacy) {
+    return Fail(ErrorCode::kNotFound, "this vault has no recovery key (it was made before recovery keys)");
+  }
+  EVAULT_ASSIGN_OR_RETURN(RecoveryKey key, RecoveryKey::Parse(recovery_key.view()));
+  auto root = OpenSlot(h, kRecoverySlot, RecoveryKek(key.key()));
+  if (!root) return Fail(ErrorCode::kWrongPassphrase, "wrong recovery key (or the vault header was altered)");
+  EVAULT_ASSIGN_OR_RETURN(SymmetricKey kek, PassphraseKek(h, new_passphrase));
+  if (OpenSlot(h, kDuressSlot, kek)) {
+    return Fail(ErrorCode::kInvalidArgument, "the new passphrase is the duress passphrase; choose another");
+  }
+  SealSlot(h, kPassphraseSlot, kek, *root);
+  return WriteHeader(dir, h);
+}
+
+Status Vault::SetDuressPassphrase(const SecretBytes& duress_passphrase) {
+  if (duress_passphrase.empty()) return Fail(ErrorCode::kInvalidArgument, "the duress passphrase is empty");
+  VaultHeader h = impl_->header;
+  EVAULT_ASSIGN_OR_RETURN(SymmetricKey kek, PassphraseKek(h, duress_passphrase));
+  if (OpenSlot(h, kPassphraseSlot, kek)) {
+    return Fail(ErrorCode::kInvalidArgument, "the duress passphrase must differ from the passphrase");
+  }
+  // The decoy's root: a fresh key nothing else uses; the decoy vault is made with it
+  // only when the duress passphrase is entered.
+  SealSlot(h, kDuressSlot, kek, SymmetricKey::Generate());
+  EVAULT_TRY(WriteHeader(impl_->dir, h));
+  impl_->header = std::move(h);
+  return Ok();
+}
+
+Status Vault::ClearDuressPassphrase() {
+  VaultHeader h = impl_->header;
+  ClearSlot(h, kDuressSlot);
+  EVAULT_TRY(WriteHeader(impl_->dir, h));
+  impl_->header = std::move(h);
+  return Ok();
+}
+
+Status Vault::Panic(const fs::path& dir) {
+  std::error_code ec;
+  const bool has_header = fs::exists(fs::symlink_status(dir / kHeaderFileName, ec));
+  const bool has_db = fs::is_directory(dir / kDatabaseDirName, ec);
+  if (!has_header && !has_db) {
+    return Fail(ErrorCode::kNotAVault, fmt::format("{} is not an evault vault; nothing was destroyed", dir.string()));
+  }
+  // Keys first: once the wrapped root is overwritten, nothing in db/ can be decrypted,
+  // with or without the passphrase, and the rest is only deleting ciphertext.
+  EVAULT_TRY(ShredHeader(dir));
+  fs::remove_all(dir / kDatabaseDirName, ec);
+  if (ec) {
+    return Fail(ErrorCode::kIo, fmt::format("the keys are destroyed, but {} could not be deleted: {}",
+                                            (dir / kDatabaseDirName).string(), ec.message()));
+  }
+  fs::remove(dir, ec);  // only if empty: never delete what is not the vault's
   return Ok();
 }
 

@@ -136,9 +136,34 @@ class Vault {
   const std::string& device_id() const;
   const std::string& vault_id() const;
 
-  // Re-wraps the device root key; nothing else is re-encrypted.
+  // Re-wraps the device root key; nothing else is re-encrypted. Without `kdf`, or with
+  // the same Argon2id cost, the header's parameters and salt are kept; with new ones
+  // the duress passphrase stops working (its slot is bound to them) and is cleared.
   Status ChangePassphrase(const crypto::SecretBytes& new_passphrase,
-                          const crypto::PassphraseKdfParams& kdf);
+                          const std::optional<crypto::PassphraseKdfParams>& kdf = std::nullopt);
+
+  // --- For the person holding the device ---------------------------------------
+  // Destroys the vault in `dir` without asking for its passphrase: the header's wrapped
+  // keys are overwritten in place and synced first (after that nothing in the database
+  // can be decrypted, even with the passphrase), then the database is deleted. Only a
+  // vault's own files are removed; a directory that is not a vault is left alone.
+  static Status Panic(const std::filesystem::path& dir);
+  // A new recovery key (header slot 1), replacing any earlier one; its printable form
+  // (recovery_key.h) is returned once and stored nowhere.
+  Result<crypto::SecretBytes> NewRecoveryKey();
+  // Sets a new passphrase with the printed recovery key, which keeps working.
+  static Status Recover(const std::filesystem::path& dir, const crypto::SecretBytes& recovery_key,
+                        const crypto::SecretBytes& new_passphrase);
+  // Entered where the passphrase is asked for, the duress passphrase silently destroys
+  // this vault's keys and data and opens an empty vault instead, whose passphrase it
+  // then is. Evidence already synced stays on the server and with the other offices.
+  Status SetDuressPassphrase(const crypto::SecretBytes& duress_passphrase);
+  Status ClearDuressPassphrase();
+  // The key an unlock session keeps (in the kernel keyring, never on disk) so commands
+  // need no passphrase until it expires; it opens this vault like the passphrase does.
+  crypto::SecretBytes SessionKey() const;
+  static Result<std::unique_ptr<Vault>> OpenWithSessionKey(const std::filesystem::path& dir,
+                                                           const crypto::SecretBytes& session_key);
 
   Result<CaseInfo> CreateCase(std::string_view title, const std::vector<std::string>& tags);
   Result<std::vector<CaseInfo>> ListCases();
