@@ -29,6 +29,7 @@
 #include "client/sync_client.h"
 #include "crypto/hardening.h"
 #include "crypto/passphrase_kdf.h"
+#include "vault/header.h"
 #include "vault/membership.h"
 #include "vault/sync_state.h"
 #include "vault/vault.h"
@@ -154,8 +155,11 @@ int Run(int argc, char** argv) {
     auto passphrase = Check(ReadNewPassphrase({new_passphrase_file, "EVAULT_NEW_PASSPHRASE", "New passphrase: "}));
     // Only flags given on the command line change the Argon2id cost; otherwise the
     // vault keeps its own (and its duress passphrase, which is bound to them).
-    const bool new_cost = passwd->count("--kdf-ops") > 0 || passwd->count("--kdf-memory-mib") > 0;
-    Check(v->ChangePassphrase(passphrase, new_cost ? std::optional(KdfFromFlags(kdf_ops, kdf_mem_mib)) : std::nullopt));
+    const auto requested = KdfFromFlags(kdf_ops, kdf_mem_mib);
+    const auto current = Check(vault::ReadHeader(g.vault_dir)).kdf;
+    const bool new_cost = (passwd->count("--kdf-ops") > 0 || passwd->count("--kdf-memory-mib") > 0) &&
+                          (requested.ops_limit != current.ops_limit || requested.mem_limit_bytes != current.mem_limit_bytes);
+    Check(v->ChangePassphrase(passphrase, new_cost ? std::optional(requested) : std::nullopt));
     (void)EndSession(g.vault_dir);
     fmt::print("passphrase changed\n");
     if (new_cost) fmt::print("a duress passphrase, if one was set, no longer works: set it again with `evault duress set`\n");
