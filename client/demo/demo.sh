@@ -412,18 +412,23 @@ else
   header "12. At a checkpoint: duress on the monitor's laptop, panic in office B"
   DURESS_FILE="$WORK/duress"
   echo 'demo only: the duress passphrase' > "$DURESS_FILE"
-  echo "-- the monitor sets a duress passphrase, documents a detention, and syncs it"
-  in_vault "$MONITOR" duress set --duress-passphrase-file duress
-  in_vault "$MONITOR" record add --case "$MON_CASE" --json - <<<'{"kind":"detention","title":"Second picketer detained DURESSMARK","narrative":"Held overnight."}' >/dev/null
-  in_vault "$MONITOR" sync >/dev/null
+  echo "-- a new monitor laptop joins, sets a duress passphrase, documents a detention and syncs it"
+  MONITOR="$WORK/vault-monitor-2"
+  join_as "$MONITOR" monitor
+  echo "\$ evault --vault \$TMP/vault-monitor-2 duress set --duress-passphrase-file \$TMP/duress"
+  "$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" duress set --duress-passphrase-file "$DURESS_FILE"
+  CHECKPOINT_CASE="$("$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" case new --title "Field report: second picket")"
+  "$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" record add --case "$CHECKPOINT_CASE" --json - \
+    <<<'{"kind":"detention","title":"Second picketer detained DURESSMARK","narrative":"Held overnight."}' >/dev/null
+  "$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" sync >/dev/null
   echo "-- at a checkpoint the monitor is made to unlock the laptop, and types the duress passphrase"
-  echo "\$ EVAULT_PASSPHRASE=<duress passphrase> evault --vault \$TMP/vault-monitor case list"
+  echo "\$ EVAULT_PASSPHRASE=<duress passphrase> evault --vault \$TMP/vault-monitor-2 case list"
   EVAULT_PASSPHRASE="$(cat "$DURESS_FILE")" "$EVAULT" --vault "$MONITOR" case list
   echo "-> an empty vault, no error, exit 0; the real keys were destroyed before it opened"
   if "$EVAULT" --vault "$MONITOR" --passphrase-file "$PASSFILE" case list 2>"$WORK/duress.err"; then
     die "the real passphrase still opens the monitor's vault after duress"
   fi
-  echo "\$ evault --vault \$TMP/vault-monitor case list   (the real passphrase)"
+  echo "\$ evault --vault \$TMP/vault-monitor-2 case list   (the real passphrase)"
   cat "$WORK/duress.err"
   echo "-- the report reached the server before the checkpoint: office A still has it"
   "$EVAULT" "${GLOBAL[@]}" sync >/dev/null
