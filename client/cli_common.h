@@ -78,11 +78,18 @@ inline void Check(Status s) {
   if (!s) throw CommandError{std::move(s.error())};
 }
 
-// An unlock session (`evault unlock`) opens the vault without the passphrase, unless
-// one is given by file. A session that no longer fits (the vault was replaced) is
-// ended and the passphrase asked for as usual.
+// An unlock session (`evault unlock`) opens the vault without the passphrase, unless a
+// passphrase is given (file or EVAULT_PASSPHRASE): one typed on purpose, a duress
+// passphrase included, always counts. A session that has ended is dropped from the
+// keyring and the passphrase asked for as usual.
+inline std::unique_ptr<vault::Vault> OpenVaultWithPassphrase(const Globals& g) {
+  auto passphrase = Check(ReadPassphrase({g.passphrase_file, "EVAULT_PASSPHRASE", "Passphrase: "}));
+  return Check(vault::Vault::Open(g.vault_dir, passphrase));
+}
+
 inline std::unique_ptr<vault::Vault> OpenVault(const Globals& g) {
-  if (!g.passphrase_file) {
+  const char* env = std::getenv("EVAULT_PASSPHRASE");
+  if (!g.passphrase_file && !(env && *env)) {
     if (auto session = FindSession(g.vault_dir); session && *session) {
       auto v = vault::Vault::OpenWithSessionKey(g.vault_dir, **session);
       if (v) return std::move(*v);
@@ -90,8 +97,7 @@ inline std::unique_ptr<vault::Vault> OpenVault(const Globals& g) {
       (void)EndSession(g.vault_dir);
     }
   }
-  auto passphrase = Check(ReadPassphrase({g.passphrase_file, "EVAULT_PASSPHRASE", "Passphrase: "}));
-  return Check(vault::Vault::Open(g.vault_dir, passphrase));
+  return OpenVaultWithPassphrase(g);
 }
 
 inline std::string ReadInput(const std::string& path) {

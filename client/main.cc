@@ -134,7 +134,9 @@ int Run(int argc, char** argv) {
     auto device_id = Check(vault::Vault::CreateJoining(g.vault_dir, passphrase, KdfFromFlags(kdf_ops, kdf_mem_mib),
                                                       invite->vault_id_hex));
     auto v = Check(vault::Vault::Open(g.vault_dir, passphrase));
-    if (!no_recovery_key) PrintRecoveryKey(Check(v->NewRecoveryKey()));
+    // Made now, printed after the device id (which stays the first word of the output).
+    std::optional<crypto::SecretBytes> recovery_key;
+    if (!no_recovery_key) recovery_key = Check(v->NewRecoveryKey());
     vault::SyncState state(*v);
     Check(state.SaveConfig(config));
     Check(FileJoinRequest(config, Check(state.MakeJoinRequest(invite->secret))));
@@ -142,6 +144,7 @@ int Run(int argc, char** argv) {
     fmt::print("fingerprint {} (compare it with the inviter's `evault member list`)\n",
                vault::Fingerprint(state.device().public_key()));
     fmt::print("the vault arrives with `evault sync` once the inviter has synced\n");
+    if (recovery_key) PrintRecoveryKey(*recovery_key);
   });
 
   // passwd
@@ -151,7 +154,7 @@ int Run(int argc, char** argv) {
                      "Read the new passphrase from FILE (else env EVAULT_NEW_PASSPHRASE, else a prompt)");
   add_kdf_flags(passwd);
   passwd->callback([&] {
-    auto v = OpenVault(g);
+    auto v = OpenVaultWithPassphrase(g);  // never on an unlock session alone
     auto passphrase = Check(ReadNewPassphrase({new_passphrase_file, "EVAULT_NEW_PASSPHRASE", "New passphrase: "}));
     // Only flags given on the command line change the Argon2id cost; otherwise the
     // vault keeps its own (and its duress passphrase, which is bound to them).

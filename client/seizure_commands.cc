@@ -2,14 +2,21 @@
 // for the person holding the device. See README "At a checkpoint".
 #include "client/seizure_commands.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 
 #include "client/unlock_session.h"
+#include "vault/header.h"
 
 namespace evault::client {
 
 void PrintRecoveryKey(const crypto::SecretBytes& key) {
+  if (!::isatty(STDOUT_FILENO)) {
+    fmt::print(stderr, "evault: note: the recovery key goes to a file or pipe, not a terminal: "
+                       "make sure it is not kept on this device\n");
+  }
   fmt::print("recovery key: {}\n", key.view());
   fmt::print("  write it on paper and keep it away from this device: with it, `evault recover`\n"
              "  sets a new passphrase if this one is lost (it is shown only now)\n");
@@ -43,14 +50,22 @@ void AddSeizureCommands(CLI::App& app, const Globals& g) {
   unlock->callback([&g, flags] {
     const auto length = Check(ParseSessionLength(flags->session_length));
     auto passphrase = Check(ReadPassphrase({g.passphrase_file, "EVAULT_PASSPHRASE", "Passphrase: "}));
+    Check(RequireSessionKeyring());
     auto v = Check(vault::Vault::Open(g.vault_dir, passphrase));
-    Check(StartSession(g.vault_dir, v->SessionKey(), length));
+    auto key = Check(v->StartSession());
+    if (auto started = StartSession(g.vault_dir, key, length); !started) {
+      (void)vault::Vault::EndSessions(g.vault_dir);
+      Check(std::move(started));
+    }
     fmt::print("unlocked for {}; `evault lock` ends it sooner\n", flags->session_length);
   });
 
   auto* lock = app.add_subcommand("lock", "End the unlock session: the next command asks for the passphrase");
   lock->callback([&g] {
     const bool ended = Check(EndSession(g.vault_dir));
+    // The header's session slot too: a copy of the key kept anywhere else opens nothing.
+    std::error_code ec;
+    if (fs::exists(fs::path(g.vault_dir) / vault::kHeaderFileName, ec)) Check(vault::Vault::EndSessions(g.vault_dir));
     fmt::print("{}\n", ended ? "locked" : "no unlock session was open");
   });
 
@@ -61,7 +76,7 @@ void AddSeizureCommands(CLI::App& app, const Globals& g) {
   duress_set->add_option("--duress-passphrase-file", flags->duress_file,
                          "Read it from FILE (else env EVAULT_DURESS_PASSPHRASE, else a prompt)");
   duress_set->callback([&g, flags] {
-    auto v = OpenVault(g);
+    auto v = OpenVaultWithPassphrase(g);
     auto duress_passphrase =
         Check(ReadNewPassphrase({flags->duress_file, "EVAULT_DURESS_PASSPHRASE", "Duress passphrase: "}));
     Check(v->SetDuressPassphrase(duress_passphrase));
@@ -69,7 +84,7 @@ void AddSeizureCommands(CLI::App& app, const Globals& g) {
   });
   auto* duress_clear = duress->add_subcommand("clear", "Remove the duress passphrase");
   duress_clear->callback([&g] {
-    auto v = OpenVault(g);
+    auto v = OpenVaultWithPassphrase(g);
     Check(v->ClearDuressPassphrase());
     fmt::print("duress passphrase cleared\n");
   });
@@ -92,7 +107,7 @@ void AddSeizureCommands(CLI::App& app, const Globals& g) {
   recovery_key->require_subcommand(1);
   auto* recovery_new = recovery_key->add_subcommand("new", "Print a new recovery key; the old one stops working");
   recovery_new->callback([&g] {
-    auto v = OpenVault(g);
+    auto v = OpenVaultWithPassphrase(g);
     PrintRecoveryKey(Check(v->NewRecoveryKey()));
   });
 }

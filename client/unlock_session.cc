@@ -65,6 +65,17 @@ Result<std::chrono::seconds> ParseSessionLength(std::string_view text) {
   return std::chrono::seconds(value * scale);
 }
 
+Status RequireSessionKeyring() {
+  const key_serial_t session = keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
+  const key_serial_t user_session = keyctl_get_keyring_ID(KEY_SPEC_USER_SESSION_KEYRING, 0);
+  if (session < 0 || session == user_session) {
+    return Fail(ErrorCode::kIo,
+                "unlock sessions need a login-session keyring, and this shell has none "
+                "(log in through PAM, or start one with `keyctl session`)");
+  }
+  return Ok();
+}
+
 Status StartSession(const fs::path& vault_dir, const crypto::SecretBytes& key, std::chrono::seconds length) {
   if (length.count() <= 0 || length > kMaxSessionLength) {
     return Fail(ErrorCode::kInvalidArgument, "a session lasts from 1 second to 24 hours");

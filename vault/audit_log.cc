@@ -246,6 +246,9 @@ Result<AuditCheck> Vault::VerifyAuditLog() {
     const std::string name = stream.empty() ? "the vault's log" : "case " + stream;
     ++check.logs;
     auto log = impl_->LoadAuditStream(stream);
+    if (!log && log.error().code == ErrorCode::kIo) {
+      return std::unexpected(std::move(log.error()));  // a disk that cannot be read, not tampering
+    }
     if (!log) {
       check.problems.push_back(log.error().message);
       continue;

@@ -25,15 +25,15 @@ constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
 
 // Everything an attacker could change in the header, bound into a slot's wrapped key:
 // the slot's position and, for the passphrase-derived slots, the KDF parameters and salt.
-// The recovery slot does not bind them, so a passphrase change with new KDF parameters
-// leaves the recovery key working.
+// The recovery and session slots do not bind them, so a passphrase change with new KDF
+// parameters leaves the recovery key working.
 Bytes SlotContext(const VaultHeader& h, KeySlot slot) {
   Bytes ad;
   crypto::AppendField(ad, crypto::AsBytes("evault-root-slot-v2"));
   crypto::AppendU32(ad, h.format_version);
   crypto::AppendField(ad, h.vault_id);
   crypto::AppendU32(ad, static_cast<std::uint32_t>(slot));
-  if (slot != kRecoverySlot) {
+  if (slot == kPassphraseSlot || slot == kDuressSlot) {
     crypto::AppendU64(ad, h.kdf.ops_limit);
     crypto::AppendU64(ad, h.kdf.mem_limit_bytes);
     crypto::AppendField(ad, h.kdf.salt);
@@ -154,7 +154,8 @@ Status WriteHeader(const fs::path& vault_dir, const VaultHeader& h) {
 
   const fs::path final_path = vault_dir / kHeaderFileName;
   const fs::path temp_path = vault_dir / (std::string(kHeaderFileName) + ".new");
-  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(temp_path.c_str());  // a leftover of an interrupted write (or something planted)
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     return Fail(ErrorCode::kIo, fmt::format("cannot write {}: {}", temp_path.string(), std::strerror(errno)));
   }
@@ -188,7 +189,8 @@ Status WriteHeader(const fs::path& vault_dir, const VaultHeader& h) {
   EVAULT_TRY(SyncPath(vault_dir, O_RDONLY | O_DIRECTORY));
   if (old_fd >= 0) {
     struct stat st {};
-    if (::fstat(old_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    // Only when no other name refers to it: a hard-linked copy is someone's backup.
+    if (::fstat(old_fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
       const Bytes noise = crypto::RandomBytes(static_cast<std::size_t>(st.st_size));
       // Best effort: the new header is already durable, so a failure here loses nothing.
       if (::pwrite(old_fd, noise.data(), noise.size(), 0) == static_cast<ssize_t>(noise.size())) ::fsync(old_fd);
@@ -241,7 +243,16 @@ Result<UnlockedRoot> UnlockWithPassphrase(const VaultHeader& h, const crypto::Se
 
 Status ShredHeader(const fs::path& vault_dir) {
   for (const fs::path& file : {vault_dir / kHeaderFileName, vault_dir / (std::string(kHeaderFileName) + ".new")}) {
-    int fd = ::open(file.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat link {};
+    if (::lstat(file.c_str(), &link) != 0) {
+      if (errno == ENOENT) continue;
+      return Fail(ErrorCode::kIo, fmt::format("cannot inspect {}: {}", file.string(), std::strerror(errno)));
+    }
+    if (!S_ISREG(link.st_mode)) {  // a symlink or FIFO planted there: never followed or opened
+      ::unlink(file.c_str());
+      continue;
+    }
+    int fd = ::open(file.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) continue;
       return Fail(ErrorCode::kIo, fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));

@@ -1,12 +1,13 @@
 // The vault header: the one file in a vault directory besides the RocksDB database.
 //
 // It holds the format version, the vault id, the Argon2id parameters and salt, and
-// three key slots, each the device root key (or a decoy's) wrapped under one key:
+// four key slots, each the device root key (or a decoy's) wrapped under one key:
 //   slot 0  the passphrase's key (Argon2id);
 //   slot 1  the recovery key's (a printed random key, crypto_kdf; see recovery_key.h);
-//   slot 2  the duress passphrase's key (Argon2id), wrapping a decoy vault's root.
+//   slot 2  the duress passphrase's key (Argon2id), wrapping a decoy vault's root;
+//   slot 3  an unlock session's key (random, kept only in the kernel keyring).
 // An unused slot is random bytes of the same length, so the header does not show
-// whether a recovery key or a duress passphrase exists. Nothing in it is secret; every
+// whether a recovery key, a duress passphrase or a session exists. Nothing in it is secret; every
 // field is bound into each slot's associated data, so a tampered header does not
 // unlock. It is replaced atomically (write new file, fsync, rename, fsync dir).
 #pragma once
@@ -27,7 +28,13 @@ inline constexpr std::uint32_t kFormatVersion = 2;  // 2: key slots and epochs (
 inline constexpr char kHeaderFileName[] = "vault.header";
 inline constexpr char kDatabaseDirName[] = "db";
 
-enum KeySlot : std::size_t { kPassphraseSlot = 0, kRecoverySlot = 1, kDuressSlot = 2, kKeySlotCount = 3 };
+enum KeySlot : std::size_t {
+  kPassphraseSlot = 0,
+  kRecoverySlot = 1,
+  kDuressSlot = 2,
+  kSessionSlot = 3,
+  kKeySlotCount = 4
+};
 inline constexpr std::size_t kWrappedSlotBytes = 24 + 32 + 16;  // nonce | key | tag
 
 struct VaultHeader {

@@ -256,9 +256,10 @@ Status SyncState::StoreChunk(std::string_view attachment_id, std::uint64_t index
     return Fail(ErrorCode::kTampered,
                 fmt::format("the server sent an altered chunk {} of attachment {}", index, attachment_id));
   }
-  auto s = impl_.db->Put(rocksdb::WriteOptions(), impl_.chunks, Slice(Vault::Impl::ChunkName(mk.keys.names, index)),
-                         rocksdb::Slice(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
-  return FromRocks(s, "storing a chunk");
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_.chunks, Slice(Vault::Impl::ChunkName(mk.keys.names, index)),
+            rocksdb::Slice(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
+  return impl_.WriteDb(rocksdb::WriteOptions(), batch, "storing a chunk");
 }
 
 Status SyncState::CompleteDownload(std::string_view attachment_id) {

@@ -1,6 +1,8 @@
 // Local vault operations: create, open, cases, records, search, attachments.
 #include "vault/vault.h"
 
+#include <fstream>
+
 #include "vault/recovery_key.h"
 #include "vault/vault_impl.h"
 
@@ -178,20 +180,29 @@ Result<std::unique_ptr<Vault>> Vault::Open(const fs::path& dir, const SecretByte
 Result<std::unique_ptr<Vault>> Vault::OpenWithSessionKey(const fs::path& dir, const SecretBytes& session_key) {
   crypto::EnsureSodium();
   EVAULT_ASSIGN_OR_RETURN(VaultHeader header, ReadHeader(dir));
-  auto root = SymmetricKey::FromBytes(session_key.Clone());
-  if (!root) return Fail(ErrorCode::kWrongPassphrase, "the unlock session's key is not a vault key");
-  auto impl = OpenUnlocked(dir, std::move(header), std::move(*root));
-  // A wrong root finds no device keys (their storage name is keyed by it) or fails to
-  // open them; either way the session does not fit this vault. The caller then asks
-  // for the passphrase, which reports real damage as such.
-  if (!impl && (impl.error().code == ErrorCode::kTampered || impl.error().code == ErrorCode::kCorrupt)) {
-    return Fail(ErrorCode::kWrongPassphrase, "the unlock session's key does not open this vault");
-  }
-  if (!impl) return std::unexpected(std::move(impl.error()));
-  return std::unique_ptr<Vault>(new Vault(std::move(*impl)));
+  auto key = SymmetricKey::FromBytes(session_key.Clone());
+  if (!key || header.legacy) return Fail(ErrorCode::kWrongPassphrase, "the unlock session has ended");
+  auto root = OpenSlot(header, kSessionSlot, *key);
+  if (!root) return Fail(ErrorCode::kWrongPassphrase, "the unlock session has ended");
+  EVAULT_ASSIGN_OR_RETURN(auto impl, OpenUnlocked(dir, std::move(header), std::move(*root)));
+  return std::unique_ptr<Vault>(new Vault(std::move(impl)));
 }
 
-SecretBytes Vault::SessionKey() const { return impl_->root->bytes().Clone(); }
+Result<SecretBytes> Vault::StartSession() {
+  SymmetricKey key = SymmetricKey::Generate();
+  VaultHeader h = impl_->header;
+  SealSlot(h, kSessionSlot, key, *impl_->root);
+  EVAULT_TRY(WriteHeader(impl_->dir, h));
+  impl_->header = std::move(h);
+  return key.bytes().Clone();
+}
+
+Status Vault::EndSessions(const fs::path& dir) {
+  EVAULT_ASSIGN_OR_RETURN(VaultHeader h, ReadHeader(dir));
+  if (h.legacy) return Ok();  // a one-slot header has no session slot
+  ClearSlot(h, kSessionSlot);
+  return WriteHeader(dir, h);
+}
 
 Status Vault::ChangePassphrase(const SecretBytes& new_passphrase,
                                const std::optional<crypto::PassphraseKdfParams>& kdf) {
@@ -211,6 +222,7 @@ Status Vault::ChangePassphrase(const SecretBytes& new_passphrase,
     return Fail(ErrorCode::kInvalidArgument, "the new passphrase is the duress passphrase; choose another");
   }
   SealSlot(h, kPassphraseSlot, kek, *impl_->root);
+  ClearSlot(h, kSessionSlot);  // a new passphrase (say, after a leak) ends every unlock session
   EVAULT_TRY(WriteHeader(impl_->dir, h));
   impl_->header = std::move(h);
   return Ok();
@@ -240,6 +252,7 @@ Status Vault::Recover(const fs::path& dir, const SecretBytes& recovery_key, cons
     return Fail(ErrorCode::kInvalidArgument, "the new passphrase is the duress passphrase; choose another");
   }
   SealSlot(h, kPassphraseSlot, kek, *root);
+  ClearSlot(h, kSessionSlot);
   return WriteHeader(dir, h);
 }
 
@@ -268,9 +281,18 @@ Status Vault::ClearDuressPassphrase() {
 
 Status Vault::Panic(const fs::path& dir) {
   std::error_code ec;
-  const bool has_header = fs::exists(fs::symlink_status(dir / kHeaderFileName, ec));
-  const bool has_db = fs::is_directory(dir / kDatabaseDirName, ec);
-  if (!has_header && !has_db) {
+  // A vault is a header with evault's magic (damaged or not), or, after an interrupted
+  // panic, a header-less RocksDB database. Any other db/ is someone else's.
+  std::string magic(8, '\0');
+  {
+    std::ifstream in(dir / kHeaderFileName, std::ios::binary);
+    in.read(magic.data(), static_cast<std::streamsize>(magic.size()));
+  }
+  const bool has_header = magic == std::string("EVAULT\0\1", 8);
+  const bool has_orphan_db = !fs::exists(fs::symlink_status(dir / kHeaderFileName, ec)) &&
+                             fs::is_regular_file(dir / kDatabaseDirName / "CURRENT", ec) &&
+                             fs::is_regular_file(dir / kDatabaseDirName / "IDENTITY", ec);
+  if (!has_header && !has_orphan_db) {
     return Fail(ErrorCode::kNotAVault, fmt::format("{} is not an evault vault; nothing was destroyed", dir.string()));
   }
   // Keys first: once the wrapped root is overwritten, nothing in db/ can be decrypted,
@@ -492,7 +514,7 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
     // Best effort: remove the chunks of an attachment that will never be visible.
     rocksdb::WriteBatch undo;
     for (const auto& name : written_names) undo.Delete(impl_->chunks, Slice(name));
-    (void)impl_->db->Write(rocksdb::WriteOptions(), &undo);
+    (void)impl_->WriteDb(rocksdb::WriteOptions(), undo, "removing unfinished attachment chunks");
     Impl::Txn t = impl_->Begin();
     impl_->catalog->Delete(0, pending_key);
     (void)impl_->Commit(t);
@@ -500,7 +522,7 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   auto flush = [&]() -> Status {
     if (batch.Count() == 0) return Ok();
     rocksdb::WriteOptions options;
-    auto s = FromRocks(impl_->db->Write(options, &batch), "storing attachment chunks");
+    auto s = impl_->WriteDb(options, batch, "storing attachment chunks");
     batch.Clear();
     return s;
   };

@@ -159,9 +159,14 @@ class Vault {
   // then is. Evidence already synced stays on the server and with the other offices.
   Status SetDuressPassphrase(const crypto::SecretBytes& duress_passphrase);
   Status ClearDuressPassphrase();
-  // The key an unlock session keeps (in the kernel keyring, never on disk) so commands
-  // need no passphrase until it expires; it opens this vault like the passphrase does.
-  crypto::SecretBytes SessionKey() const;
+  // Unlock sessions: a fresh random key (kept by the caller in the kernel keyring,
+  // never on disk) that opens this vault without the passphrase. It seals the root in
+  // header slot 3, replacing any earlier session, so the root never leaves the library,
+  // and a panic, a duress unlock, a new passphrase or EndSessions ends every copy of
+  // the key at once, wherever it was kept.
+  Result<crypto::SecretBytes> StartSession();
+  static Status EndSessions(const std::filesystem::path& dir);
+  // kWrongPassphrase if the session has ended.
   static Result<std::unique_ptr<Vault>> OpenWithSessionKey(const std::filesystem::path& dir,
                                                            const crypto::SecretBytes& session_key);
 

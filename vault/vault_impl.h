@@ -91,6 +91,9 @@ inline Status FromRocks(const rocksdb::Status& s, std::string_view doing) {
   if (s.IsCorruption()) {
     return Fail(ErrorCode::kTampered, fmt::format("{}: the vault database is damaged ({})", doing, s.ToString()));
   }
+  if (s.IsIOError() && s.ToString().find("Read-only file system") != std::string::npos) {
+    return Fail(ErrorCode::kIo, fmt::format("{}: the vault is on a read-only file system", doing));
+  }
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
     return Fail(ErrorCode::kIo, fmt::format("{}: the vault is in use by another evault process", doing));
   }
@@ -149,6 +152,24 @@ struct Vault::Impl {
   std::unique_ptr<EncryptedIndex> catalog;
   std::unique_ptr<EncryptedIndex> search;
   format::v1::VaultRoot state;
+
+  // Set by the first failed write. RocksDB 7.8 does not reliably refuse writes after a
+  // failed WAL append or fsync (ENOSPC): a later write can abort the process or reuse
+  // sequence numbers and corrupt the log. So after one failure this handle writes
+  // nothing more; reopening the vault recovers from the log as it is on disk.
+  std::optional<std::string> write_failed;  // the first failure, as reported
+
+  // Every write to the database goes through here.
+  Status WriteDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch& batch, std::string_view doing) {
+    if (write_failed) {
+      return Fail(ErrorCode::kIo, fmt::format("an earlier write to the vault failed ({}); close and reopen the "
+                                              "vault before writing again",
+                                              *write_failed));
+    }
+    auto status = FromRocks(db->Write(options, &batch), doing);
+    if (!status) write_failed = status.error().message;
+    return status;
+  }
 
   ~Impl() {
     if (db) {
@@ -526,7 +547,7 @@ struct Vault::Impl {
 
     rocksdb::WriteOptions durable;
     durable.sync = true;
-    auto status = FromRocks(db->Write(durable, &t.batch), "writing to the vault");
+    auto status = WriteDb(durable, t.batch, "writing to the vault");
     if (!status) {
       catalog->Abandon();
       search->Abandon();

@@ -118,6 +118,11 @@ TEST_F(AtCheckpointTest, PanicRefusesADirectoryThatIsNotAVault) {
   EXPECT_CLEAN_ERROR(r, 1);
   EXPECT_THAT(r.err, HasSubstr("nothing was destroyed"));
   EXPECT_EQ(ReadFile(Path("papers") / "letter.txt"), "keep me");
+  // Nor a project whose own folder happens to be called db/.
+  fs::create_directories(Path("project") / "db" / "migrate");
+  WriteFile(Path("project") / "db" / "migrate" / "001.sql", "create table cases;");
+  EXPECT_CLEAN_ERROR(EvRaw({"--vault", Path("project").string(), "panic", "--yes"}), 1);
+  EXPECT_EQ(ReadFile(Path("project") / "db" / "migrate" / "001.sql"), "create table cases;");
 }
 
 TEST_F(AtCheckpointTest, DuressPassphraseAtUnlockLooksOrdinaryAndDestroysTheArchive) {
@@ -233,6 +238,27 @@ TEST_F(UnlockSessionTest, AnotherLoginSessionCannotUseIt) {
   ASSERT_OK(EvNoPassphrase({"case", "list"}));
   // A process of the same user in another session keyring: nothing to find.
   ASSERT_GE(keyctl_join_session_keyring(nullptr), 0);
+  EXPECT_CLEAN_ERROR(EvNoPassphrase({"case", "list"}));
+}
+
+TEST_F(UnlockSessionTest, AGivenPassphraseOutranksTheSessionAndCredentialsNeedIt) {
+  Init();
+  NewCase("Case the examiner must not see");
+  WriteFile(Path("duress"), std::string(kDuress) + "\n");
+  ASSERT_OK(Ev({"duress", "set", "--duress-passphrase-file", Path("duress").string()}));
+  ASSERT_OK(Ev({"unlock", "--for", "5m"}));
+  // Changing credentials on an unlocked laptop needs the passphrase itself.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"passwd"}, {"recovery-key", "new"}, {"duress", "clear"}}) {
+    EXPECT_CLEAN_ERROR(EvNoPassphrase(args)) << args[0];
+  }
+  // Made to type a passphrase while a session is open: the duress passphrase still counts.
+  RunOptions forced;
+  forced.env["EVAULT_PASSPHRASE"] = kDuress;
+  auto listed = EvRaw({"--vault", vault_.string(), "case", "list"}, forced);
+  ASSERT_OK(listed);
+  EXPECT_EQ(listed.out, "");
+  // The session died with the real keys: nothing opens without a passphrase now.
   EXPECT_CLEAN_ERROR(EvNoPassphrase({"case", "list"}));
 }
 

@@ -188,9 +188,9 @@ TEST_F(HeaderTest, EveryByteOfTheHeaderIsProtected) {
     ASSERT_NE(at, std::string::npos);
     for (std::size_t i = 0; i < field->size(); ++i) bulk[at + i] = i % 4 != 0;
   }
-  // The recovery and duress slots do not take part in a passphrase unlock (a flip
+  // The recovery, duress and session slots do not take part in a passphrase unlock (a flip
   // there is caught when that slot is used: KeySlotsTest); they are skipped here.
-  for (KeySlot other : {kRecoverySlot, kDuressSlot}) {
+  for (KeySlot other : {kRecoverySlot, kDuressSlot, kSessionSlot}) {
     const crypto::Bytes& field = original_.slots[other];
     const auto at = raw.find(std::string(field.begin(), field.end()));
     ASSERT_NE(at, std::string::npos);

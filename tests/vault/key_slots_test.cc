@@ -2,6 +2,10 @@
 // recovery key, the duress passphrase, panic (crypto-shredding) and unlock-session keys.
 // "Forensic" copies are hard links taken before the act: they see whatever was left in
 // the blocks the files occupied, as a disk image would on a filesystem that writes in place.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -305,6 +309,14 @@ TEST_F(KeySlotsTest, PanicTouchesOnlyAVaultsOwnFiles) {
   testing::WriteFile(not_a_vault / "letter.txt", std::string_view("keep me"));
   EXPECT_ERROR(Vault::Panic(not_a_vault), ErrorCode::kNotAVault);
   EXPECT_EQ(testing::ReadFileOrEmpty(not_a_vault / "letter.txt"), "keep me");
+  // A project with a db/ folder of its own is not a vault either.
+  const fs::path project = dir_.path() / "project";
+  fs::create_directories(project / "db" / "migrate");
+  testing::WriteFile(project / "db" / "migrate" / "001.sql", std::string_view("create table t;"));
+  EXPECT_ERROR(Vault::Panic(project), ErrorCode::kNotAVault);
+  EXPECT_EQ(testing::ReadFileOrEmpty(project / "db" / "migrate" / "001.sql"), "create table t;");
+  // Things planted where the header's temporary file goes are not followed or opened.
+  ::mkfifo((vault_dir_ / "vault.header.new").c_str(), 0600);
   // A vault directory with someone's file in it: the vault goes, the file stays.
   testing::WriteFile(vault_dir_ / "notes.txt", std::string_view("mine"));
   ASSERT_OK(Vault::Panic(vault_dir_));
@@ -317,36 +329,92 @@ TEST_F(KeySlotsTest, PanicTouchesOnlyAVaultsOwnFiles) {
 
 TEST_F(KeySlotsTest, ReplacedHeaderLeavesNoOldKeyBehind) {
   const std::string header_before = testing::ReadFileOrEmpty(vault_dir_ / kHeaderFileName);
-  ForensicCopy copy(vault_dir_, dir_.path() / "forensic");
+  // An open descriptor sees the replaced file's blocks after the rename, as a disk image
+  // would see freed blocks.
+  const int old_fd = ::open((vault_dir_ / kHeaderFileName).c_str(), O_RDONLY);
+  ASSERT_GE(old_fd, 0);
   {
     auto v = testing::OpenOrNull(vault_dir_);
     ASSERT_NE(v, nullptr);
     ASSERT_OK(v->ChangePassphrase(Passphrase("after a leak")));
   }
-  // The old passphrase's slot is not in the replaced file's blocks any more.
-  const std::string old_blocks = testing::ReadFileOrEmpty(copy.path() / kHeaderFileName);
-  EXPECT_EQ(old_blocks.size(), header_before.size());
+  std::string old_blocks(header_before.size(), '\0');
+  ASSERT_EQ(::pread(old_fd, old_blocks.data(), old_blocks.size(), 0), static_cast<ssize_t>(old_blocks.size()));
+  ::close(old_fd);
   EXPECT_NE(old_blocks, header_before);
-  EXPECT_FALSE(ReadHeader(copy.path()).has_value());
+  EXPECT_EQ(old_blocks.find("EVAULT"), std::string::npos);
   EXPECT_EQ(CaseCount("after a leak"), 1u);
+
+  // A hard-linked copy is someone's backup, not freed blocks: it is left alone.
+  const fs::path backup = dir_.path() / "backup.header";
+  fs::create_hard_link(vault_dir_ / kHeaderFileName, backup);
+  const std::string linked_before = testing::ReadFileOrEmpty(backup);
+  {
+    auto v = testing::OpenOrNull(vault_dir_, "after a leak");
+    ASSERT_NE(v, nullptr);
+    ASSERT_OK(v->ChangePassphrase(Passphrase("once more")));
+  }
+  EXPECT_EQ(testing::ReadFileOrEmpty(backup), linked_before);
 }
 
-TEST_F(KeySlotsTest, SessionKeyOpensOnlyItsVault) {
+TEST_F(KeySlotsTest, SessionKeyOpensTheVaultUntilTheSessionEnds) {
+  // Each session is started from a vault opened with the passphrase, then closed (one
+  // process at a time holds the database).
+  const auto start_session = [&](std::string_view passphrase) {
+    auto v = testing::OpenOrNull(vault_dir_, passphrase);
+    EXPECT_NE(v, nullptr);
+    auto key = v ? v->StartSession() : Result<crypto::SecretBytes>(Fail(ErrorCode::kIo, "not open"));
+    EXPECT_TRUE(key.has_value());
+    return key ? std::move(*key) : crypto::SecretBytes();
+  };
+  crypto::SecretBytes first = start_session(kPassphrase);
+  {
+    ASSERT_OK_AND_ASSIGN(auto opened, Vault::OpenWithSessionKey(vault_dir_, first));
+    ASSERT_OK_AND_ASSIGN(auto cases, opened->ListCases());
+    EXPECT_EQ(cases.size(), 1u);
+  }
+  // A new session replaces the old: the first key opens nothing.
+  crypto::SecretBytes second = start_session(kPassphrase);
+  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, first), ErrorCode::kWrongPassphrase);
+  EXPECT_OK(Vault::OpenWithSessionKey(vault_dir_, second));
+  // Not a key, another vault's session, and after EndSessions: nothing.
+  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, Passphrase("short")), ErrorCode::kWrongPassphrase);
+  {
+    auto other = testing::CreateAndOpen(dir_.path() / "other");
+    ASSERT_NE(other, nullptr);
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes foreign, other->StartSession());
+    EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, foreign), ErrorCode::kWrongPassphrase);
+  }
+  ASSERT_OK(Vault::EndSessions(vault_dir_));
+  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, second), ErrorCode::kWrongPassphrase);
+  // A new passphrase ends a session too.
+  crypto::SecretBytes third = start_session(kPassphrase);
+  {
+    auto v = testing::OpenOrNull(vault_dir_);
+    ASSERT_NE(v, nullptr);
+    ASSERT_OK(v->ChangePassphrase(Passphrase("changed after a leak")));
+  }
+  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, third), ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(CaseCount("changed after a leak"), 1u);
+}
+
+TEST_F(KeySlotsTest, DuressAndPanicEndEverySession) {
   crypto::SecretBytes key;
   {
     auto v = testing::OpenOrNull(vault_dir_);
     ASSERT_NE(v, nullptr);
-    key = v->SessionKey();
+    ASSERT_OK(v->SetDuressPassphrase(Passphrase(kDuress)));
+    ASSERT_OK_AND_ASSIGN(key, v->StartSession());
   }
-  ASSERT_OK_AND_ASSIGN(auto v, Vault::OpenWithSessionKey(vault_dir_, key));
-  ASSERT_OK_AND_ASSIGN(auto cases, v->ListCases());
-  EXPECT_EQ(cases.size(), 1u);
-  v.reset();
-  auto other = testing::CreateAndOpen(dir_.path() / "other");
-  ASSERT_NE(other, nullptr);
-  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, other->SessionKey()), ErrorCode::kWrongPassphrase);
-  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, Passphrase("short")), ErrorCode::kWrongPassphrase);
-  // After a panic the session key opens nothing.
+  ASSERT_OK(Vault::Open(vault_dir_, Passphrase(kDuress)));
+  // A copy of the session key kept anywhere (another keyring, an examiner's memory
+  // dump) opens neither the decoy nor the old database.
+  EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, key), ErrorCode::kWrongPassphrase);
+  {
+    auto decoy = testing::OpenOrNull(vault_dir_, kDuress);
+    ASSERT_NE(decoy, nullptr);
+    ASSERT_OK_AND_ASSIGN(key, decoy->StartSession());
+  }
   ASSERT_OK(Vault::Panic(vault_dir_));
   EXPECT_ERROR(Vault::OpenWithSessionKey(vault_dir_, key), ErrorCode::kNotAVault);
 }
