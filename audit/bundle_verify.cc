@@ -898,7 +898,7 @@ void Verifier::CheckCustody() {
       Problem(fmt::format("{}: Evault-Custody-Entries \"{}\" is not the checkpoint's size {}", kBagInfo, Shown(*entries),
                           size));
     }
-    if (const auto root = Info("Evault-Custody-Root"); root && Lower(*root) != (*checkpoint_)["root"]) {
+    if (const auto root = Info("Evault-Custody-Root"); root && (*checkpoint_)["root"] != Lower(*root)) {
       Problem(fmt::format("{}: Evault-Custody-Root \"{}\" is not the checkpoint's root", kBagInfo, Shown(*root)));
     }
   } else {

@@ -64,7 +64,8 @@ Result<json> ParseSigned(std::string_view line, std::string_view context, std::i
   for (const char* field : fields) {
     if (!parsed.contains(field)) return Fail(ErrorCode::kTampered, fmt::format("the {} lacks \"{}\"", what, field));
   }
-  if (parsed.value("v", 0) != 1) return Fail(ErrorCode::kTampered, fmt::format("the {} has an unknown version", what));
+  // Compared as JSON: value("v", 0) threw on a "v" that is not a number.
+  if (parsed["v"] != 1) return Fail(ErrorCode::kTampered, fmt::format("the {} has an unknown version", what));
   if (!IsHex(parsed["key"], crypto::kSigningPublicKeyBytes) || !IsHex(parsed["sig"], crypto::kSignatureBytes)) {
     return Fail(ErrorCode::kTampered, fmt::format("the {} has a malformed key or signature", what));
   }
@@ -252,7 +253,7 @@ void CheckProof(std::string_view vault_id, std::string_view stream, const Custod
   }
   const std::uint64_t size = (*checkpoint)["size"];
   const Hash root = RootOf(proof.leaves);
-  if (size != proof.leaves.size() || crypto::ToHex(root) != (*checkpoint)["root"]) {
+  if (size != proof.leaves.size() || (*checkpoint)["root"] != crypto::ToHex(root)) {
     report.problems.push_back(fmt::format(
         "the custody proof's {} leaf hashes do not give the checkpoint's root over {} entries", proof.leaves.size(), size));
     return;

@@ -224,7 +224,9 @@ Status SshVerify(ByteView pk, std::string_view ssh_namespace, ByteView message, 
   for (char c : armored.substr(begin + kBegin.size(), end - begin - kBegin.size())) {
     if (c != '\n' && c != '\r') encoded += c;
   }
-  Bytes blob(encoded.size());
+  // One spare byte, as in ParseSignerLine: an empty armor must not hand libsodium a
+  // null buffer (its nonnull contract).
+  Bytes blob(encoded.size() + 1);
   std::size_t length = 0;
   if (sodium_base642bin(blob.data(), blob.size(), encoded.data(), encoded.size(), nullptr, &length, nullptr,
                         sodium_base64_VARIANT_ORIGINAL) != 0) {

@@ -124,7 +124,8 @@ Status TarWriter::WriteHeader(std::string_view stored, char type, std::uint64_t 
   if (!split) return Fail(ErrorCode::kInternal, "tar path was not checked");
   Block block{};
   std::memcpy(block.data() + kNameOff, split->name.data(), split->name.size());
-  std::memcpy(block.data() + kPrefixOff, split->prefix.data(), split->prefix.size());
+  // Most paths have no prefix: an empty view's data() may be null, which memcpy must not get.
+  if (!split->prefix.empty()) std::memcpy(block.data() + kPrefixOff, split->prefix.data(), split->prefix.size());
   PutOctal(block, kModeOff, kIdLen, type == '5' ? 0700 : 0600);
   PutOctal(block, kUidOff, kIdLen, 0);
   PutOctal(block, kGidOff, kIdLen, 0);

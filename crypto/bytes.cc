@@ -31,6 +31,7 @@ std::string ToHex(ByteView bytes) {
 
 std::optional<Bytes> FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
+  if (hex.empty()) return Bytes{};  // libsodium must not be handed a null buffer
   Bytes out(hex.size() / 2);
   size_t written = 0;
   const char* end = nullptr;
@@ -65,7 +66,7 @@ std::uint64_t LoadU64(const std::uint8_t* p) {
 Bytes RandomBytes(std::size_t size) {
   EnsureSodium();
   Bytes out(size);
-  randombytes_buf(out.data(), size);
+  if (size > 0) randombytes_buf(out.data(), size);  // never a null buffer, even for 0 bytes
   return out;
 }
 

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Evidence Vault builds and tests with, if any are missing.
 # Run as root it uses apt-get; otherwise it prints the command to run.
+#   install-deps.sh            what `make` and `make test` need
+#   install-deps.sh sanitize   also clang 19 and its sanitizer and libFuzzer runtimes, for
+#                              `make test-sanitize` and `make fuzz-long` (clang 14, Debian's
+#                              default, lacks std::expected)
 set -euo pipefail
+mode=${1:-}
 
 packages=(
   build-essential cmake pkg-config
@@ -9,6 +14,11 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libkeyutils-dev
 )
+case "$mode" in
+  "") ;;
+  sanitize) packages+=(clang-19 libclang-rt-19-dev) ;;
+  *) echo "usage: $0 [sanitize]" >&2; exit 2 ;;
+esac
 # The standard tools the tests check exports with (ssh-keygen -Y verify, minisign -V, and
 # age -d for the encrypted bundle), and chromium, which renders the export's report.html
 # headless (screenshot, DOM, PDF).

@@ -128,10 +128,10 @@ Status Vault::Impl::ApplyPulledAudit(Txn& t, const format::v1::ObjectEnvelope& e
   const json& subject = entry["subject"];
   std::optional<std::string> named;  // the object the entry names
   if (action == audit::action::kRecordCapture || action == audit::action::kRecordEdit) {
-    named = subject.value("revision_id", "");
+    named = Field<std::string>(subject, "revision_id");  // a signed entry may still hold any type
   } else if (action == audit::action::kCaseCreate || action == audit::action::kAttachmentCapture) {
     const bool is_case = action == audit::action::kCaseCreate;
-    const std::string id = subject.value(is_case ? "case_id" : "attachment_id", "");
+    const std::string id = Field<std::string>(subject, is_case ? "case_id" : "attachment_id");
     if (is_case && id != case_hex) return Fail(ErrorCode::kTampered, "a pulled case-create entry names another case");
     std::optional<std::string> found;
     for (const char* prefix : is_case ? std::vector<const char*>{"case/"} : std::vector<const char*>{"attid/", "down/"}) {

@@ -89,9 +89,9 @@ Status RequireEverythingLogged(const CaseContent& content, const std::vector<std
     const json& subject = entry["subject"];
     std::string id;
     if (action == audit::action::kRecordCapture || action == audit::action::kRecordEdit) {
-      id = subject.value("revision_id", "");
+      id = Field<std::string>(subject, "revision_id");
     } else if (action == audit::action::kAttachmentCapture) {
-      id = subject.value("attachment_id", "");
+      id = Field<std::string>(subject, "attachment_id");
     } else {
       continue;
     }

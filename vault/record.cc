@@ -237,6 +237,10 @@ Result<json> ParseRecordJson(std::string_view text) {
     }
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("invalid JSON at line {}, column {}", line, column));
+  } catch (const json::exception&) {
+    // A number too large for a double is out_of_range, not parse_error; its message
+    // quotes the number, so it is not shown either.
+    return Fail(ErrorCode::kInvalidArgument, "invalid JSON: a number is out of range");
   }
   if (duplicate) {
     return Fail(ErrorCode::kInvalidArgument, "record JSON names a field twice");

@@ -11,14 +11,6 @@
 namespace evault::audit {
 namespace {
 
-Hash FromHex(std::string_view hex) {
-  auto bytes = crypto::FromHex(hex);
-  EXPECT_TRUE(bytes && bytes->size() == 32) << hex;
-  Hash h{};
-  if (bytes && bytes->size() == 32) std::copy(bytes->begin(), bytes->end(), h.begin());
-  return h;
-}
-
 std::string Hex(const Hash& h) { return crypto::ToHex(crypto::ByteView(h.data(), h.size())); }
 
 // The leaves of the CT reference tests.
