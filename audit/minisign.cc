@@ -1,4 +1,5 @@
 #include "audit/minisign.h"
+#include "audit/text.h"
 
 #include <sodium.h>
 
@@ -50,6 +51,7 @@ std::vector<std::string_view> Lines(std::string_view text) {
 
 std::optional<Bytes> FromBase64(std::string_view text) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (!IsStrictBase64(text)) return std::nullopt;
   Bytes out(text.size() + 1);
   std::size_t length = 0;
   if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &length, nullptr,

@@ -1,4 +1,5 @@
 #include "audit/sshsig.h"
+#include "audit/text.h"
 
 #include <sodium.h>
 
@@ -146,7 +147,8 @@ Result<AllowedSigner> ParseSignerLine(std::string_view line, std::size_t number)
   const std::string_view encoded = (*tokens)[next + 1];
   Bytes blob(encoded.size() + 1);
   std::size_t length = 0;
-  if (sodium_base642bin(blob.data(), blob.size(), encoded.data(), encoded.size(), nullptr, &length, nullptr,
+  if (!IsStrictBase64(encoded) ||
+      sodium_base642bin(blob.data(), blob.size(), encoded.data(), encoded.size(), nullptr, &length, nullptr,
                         sodium_base64_VARIANT_ORIGINAL) != 0) {
     return bad("the key is not base64");
   }
@@ -228,7 +230,8 @@ Status SshVerify(ByteView pk, std::string_view ssh_namespace, ByteView message, 
   // null buffer (its nonnull contract).
   Bytes blob(encoded.size() + 1);
   std::size_t length = 0;
-  if (sodium_base642bin(blob.data(), blob.size(), encoded.data(), encoded.size(), nullptr, &length, nullptr,
+  if (!IsStrictBase64(encoded) ||
+      sodium_base642bin(blob.data(), blob.size(), encoded.data(), encoded.size(), nullptr, &length, nullptr,
                         sodium_base64_VARIANT_ORIGINAL) != 0) {
     return Fail(ErrorCode::kTampered, "SSH signature: bad base64");
   }

@@ -56,4 +56,13 @@ std::size_t JsonDepth(std::string_view text, std::size_t limit) {
   return deepest;
 }
 
+bool IsStrictBase64(std::string_view text) {
+  for (unsigned char c : text) {
+    const bool digit = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                       c == '/' || c == '=';
+    if (!digit) return false;
+  }
+  return true;
+}
+
 }  // namespace evault::audit

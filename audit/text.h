@@ -18,4 +18,9 @@ std::size_t Utf8Sequence(std::string_view s, std::uint32_t& code_point);
 // and serialiser recurse.
 std::size_t JsonDepth(std::string_view text, std::size_t limit);
 
+// Only the base64 alphabet and '=' padding. libsodium 1.0.18's decoder takes some bytes
+// above 0x7F as digits, so a signature file could differ and still decode the same;
+// signature files must be byte-exact.
+bool IsStrictBase64(std::string_view text);
+
 }  // namespace evault::audit
