@@ -70,6 +70,16 @@ class CliTest : public ::testing::Test {
   fs::path pass_file_;
 };
 
+// One device's vault and passphrase file, and the real binary run on it (the end-to-end
+// sync and fault suites drive several devices at once).
+struct Device {
+  fs::path vault, pass;
+  RunResult Ev(std::vector<std::string> args, const RunOptions& options = {}) const {
+    args.insert(args.begin(), {"--vault", vault.string(), "--passphrase-file", pass.string()});
+    return RunEvault(args, options);
+  }
+};
+
 // A small valid record with distinctive text.
 nlohmann::json SimpleRecord(const std::string& title, const std::string& narrative = "");
 

@@ -26,13 +26,7 @@ using cli_test::RunOptions;
 using cli_test::RunResult;
 using nlohmann::json;
 
-struct Device {
-  fs::path vault, pass;
-  RunResult Ev(std::vector<std::string> args, const RunOptions& options = {}) const {
-    args.insert(args.begin(), {"--vault", vault.string(), "--passphrase-file", pass.string()});
-    return RunEvault(args, options);
-  }
-};
+using cli_test::Device;
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -23,13 +23,7 @@ using cli_test::RunOptions;
 using cli_test::RunResult;
 using nlohmann::json;
 
-struct Device {
-  fs::path vault, pass;
-  RunResult Ev(std::vector<std::string> args, const RunOptions& options = {}) const {
-    args.insert(args.begin(), {"--vault", vault.string(), "--passphrase-file", pass.string()});
-    return RunEvault(args, options);
-  }
-};
+using cli_test::Device;
 
 std::string FirstWord(const std::string& s) { return s.substr(0, s.find_first_of(" \n")); }
 
