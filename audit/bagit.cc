@@ -31,7 +31,7 @@ Status WriteAll(int fd, crypto::ByteView bytes, std::string_view what) {
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Fail(ErrorCode::kIo, fmt::format("writing {} failed: {}", what, std::strerror(errno)));
+    if (n < 0) return FailErrno(errno, fmt::format("writing {} failed: {}", what, std::strerror(errno)));
     done += static_cast<std::size_t>(n);
   }
   return Ok();
@@ -39,7 +39,7 @@ Status WriteAll(int fd, crypto::ByteView bytes, std::string_view what) {
 
 Result<int> CreateFile(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Fail(ErrorCode::kIo, fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
+  if (fd < 0) return FailErrno(errno, fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
   return fd;
 }
 
@@ -114,8 +114,9 @@ class DirectoryOutput final : public BagOutput {
 
   Status EndPayload() override {
     const bool synced = ::fsync(fd_) == 0;
+    const int err = errno;
     ::close(std::exchange(fd_, -1));
-    if (!synced) return Fail(ErrorCode::kIo, fmt::format("syncing {} failed", path_));
+    if (!synced) return FailErrno(err, fmt::format("syncing {} failed: {}", path_, std::strerror(err)));
     return Ok();
   }
 
@@ -123,9 +124,10 @@ class DirectoryOutput final : public BagOutput {
     EVAULT_ASSIGN_OR_RETURN(int fd, CreateFile(dir_ / std::string(name)));
     auto written = WriteAll(fd, crypto::AsBytes(text), name);
     const bool synced = written && ::fsync(fd) == 0;
+    const int err = errno;
     ::close(fd);
     if (!written) return written;
-    if (!synced) return Fail(ErrorCode::kIo, fmt::format("syncing {} failed", name));
+    if (!synced) return FailErrno(err, fmt::format("syncing {} failed: {}", name, std::strerror(err)));
     return Ok();
   }
 

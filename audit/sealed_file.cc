@@ -37,7 +37,7 @@ Status SealedFile::Write(crypto::ByteView bytes) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       broken_ = true;
-      return Fail(ErrorCode::kIo, fmt::format("writing {} failed: {}", path_.string(), std::strerror(errno)));
+      return FailErrno(errno, fmt::format("writing {} failed: {}", path_.string(), std::strerror(errno)));
     }
     done += static_cast<std::size_t>(n);
   }
@@ -55,7 +55,7 @@ Status SealedFile::Finish() {
   }
   if (::fsync(fd_) != 0) {
     broken_ = true;
-    return Fail(ErrorCode::kIo, fmt::format("syncing {} failed: {}", path_.string(), std::strerror(errno)));
+    return FailErrno(errno, fmt::format("syncing {} failed: {}", path_.string(), std::strerror(errno)));
   }
   // The name must be durable too; a filesystem that cannot sync a directory (EINVAL)
   // gives no stronger promise than the file's own fsync.

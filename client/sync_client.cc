@@ -46,7 +46,7 @@ const char* Describe(grpc::StatusCode code) {
     case grpc::StatusCode::DEADLINE_EXCEEDED: return "the server did not answer in time";
     case grpc::StatusCode::UNAUTHENTICATED: return "the server refused this device's authentication";
     case grpc::StatusCode::PERMISSION_DENIED: return "the server refused";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "the server's quota or rate limit was reached";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "the server cannot take more now";
     case grpc::StatusCode::INVALID_ARGUMENT: return "the server rejected the request";
     case grpc::StatusCode::FAILED_PRECONDITION: return "the server's state does not allow this";
     case grpc::StatusCode::ABORTED: return "a key epoch began during this sync; run `evault sync` again";

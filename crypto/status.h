@@ -3,6 +3,7 @@
 // never echoes a secret or a byte of plaintext.
 #pragma once
 
+#include <cerrno>
 #include <expected>
 #include <string>
 #include <utility>
@@ -19,6 +20,7 @@ enum class ErrorCode {
   kUnsupportedVersion,  // written by a newer evault
   kNotAVault,           // a directory without a vault header
   kIo,                  // the operating system or RocksDB refused
+  kNoSpace,             // the disk is full: an I/O failure that freeing space cures
   kWeakParameters,      // KDF parameters below the floor
   kPermissionDenied,    // this device's role or keys do not allow it
   kInternal,
@@ -37,6 +39,12 @@ inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
   return std::unexpected<Error>(Error{code, std::move(message)});
 }
 
+// An operating-system failure by its errno: a full disk (or quota) is kNoSpace, the
+// rest kIo. `message` should already name what failed and strerror(err).
+inline std::unexpected<Error> FailErrno(int err, std::string message) {
+  return Fail(err == ENOSPC || err == EDQUOT ? ErrorCode::kNoSpace : ErrorCode::kIo, std::move(message));
+}
+
 inline Status Ok() { return {}; }
 
 // The enumerator's name, for tests and diagnostics.
@@ -51,6 +59,7 @@ inline const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnsupportedVersion: return "kUnsupportedVersion";
     case ErrorCode::kNotAVault: return "kNotAVault";
     case ErrorCode::kIo: return "kIo";
+    case ErrorCode::kNoSpace: return "kNoSpace";
     case ErrorCode::kWeakParameters: return "kWeakParameters";
     case ErrorCode::kPermissionDenied: return "kPermissionDenied";
     case ErrorCode::kInternal: return "kInternal";

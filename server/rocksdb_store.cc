@@ -90,7 +90,7 @@ std::string Serialize(const google::protobuf::MessageLite& m) {
 }
 
 std::unexpected<Error> IoError(const rocksdb::Status& s) {
-  return Fail(ErrorCode::kIo, "storage: " + s.ToString());
+  return Fail(s.IsNoSpace() ? ErrorCode::kNoSpace : ErrorCode::kIo, "storage: " + s.ToString());
 }
 
 Status CheckVaultId(ByteView vault_id) {

@@ -66,6 +66,10 @@ VaultSyncService::VaultSyncService(Store& store, ServiceOptions options)
 
 grpc::Status VaultSyncService::Internal(const Error& error) {
   logger_.Write(LogLevel::kError, {{"msg", "storage failure"}, {"detail", error.message}});
+  // A full disk is the operator's to fix, not a server bug: the client says so.
+  if (error.code == ErrorCode::kNoSpace) {
+    return Refuse(StatusCode::RESOURCE_EXHAUSTED, "the server is out of storage space; its operator must free some");
+  }
   return Refuse(StatusCode::INTERNAL, "the server could not complete the request");
 }
 

@@ -120,7 +120,8 @@ class VaultSyncService final : public sync::v1::VaultSync::Service {
                           sync::v1::PushResponse& response);
   grpc::Status FlushChunks(const Caller& caller, std::vector<sync::v1::Chunk>& batch);
   grpc::Status CheckQuota(const std::string& vault_id, std::uint64_t adding);
-  // Logs the detail (for the operator) and returns a bare INTERNAL (for the client).
+  // Logs the detail (for the operator) and returns a bare INTERNAL (for the client), or
+  // RESOURCE_EXHAUSTED for a full disk.
   grpc::Status Internal(const Error& error);
 
   Store& store_;

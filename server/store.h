@@ -13,7 +13,7 @@
 //     gap-free and increasing in the order appends were acknowledged.
 //   - Ids have fixed sizes: vault ids and object ids kIdBytes, chunk ids
 //     kChunkIdBytes, author keys kAuthorBytes. Other sizes are kInvalidArgument.
-//   - Calls are thread-safe. Errors are values; I/O failures are kIo.
+//   - Calls are thread-safe. Errors are values; I/O failures are kIo, a full disk kNoSpace.
 #pragma once
 
 #include <cstdint>

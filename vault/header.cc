@@ -156,26 +156,26 @@ Status WriteHeader(const fs::path& vault_dir, const VaultHeader& h) {
   const fs::path temp_path = vault_dir / (std::string(kHeaderFileName) + ".new");
   ::unlink(temp_path.c_str());  // a leftover of an interrupted write (or something planted)
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Fail(ErrorCode::kIo, fmt::format("cannot write {}: {}", temp_path.string(), std::strerror(errno)));
-  }
+  if (fd < 0) return FailErrno(errno, fmt::format("cannot write {}: {}", temp_path.string(), std::strerror(errno)));
   const char* p = raw.data();
   std::size_t left = raw.size();
   while (left > 0) {
     ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;  // write() returning 0 for a regular file: no room
       ::close(fd);
       ::unlink(temp_path.c_str());
-      return Fail(ErrorCode::kIo, fmt::format("cannot write {}: {}", temp_path.string(), std::strerror(errno)));
+      return FailErrno(err, fmt::format("cannot write {}: {}", temp_path.string(), std::strerror(err)));
     }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0) {
+    const int err = errno;
     ::close(fd);
     ::unlink(temp_path.c_str());
-    return Fail(ErrorCode::kIo, fmt::format("fsync of {} failed", temp_path.string()));
+    return FailErrno(err, fmt::format("fsync of {} failed: {}", temp_path.string(), std::strerror(err)));
   }
   ::close(fd);
   // Held open across the rename, so the replaced header's blocks can be overwritten:

@@ -68,7 +68,10 @@ Result<std::shared_ptr<const EncryptedIndex::EntryMap>> EncryptedIndex::LoadSegm
   if (s.IsCorruption()) {
     return Fail(ErrorCode::kTampered, fmt::format("the {} index is damaged: {}", name_, s.ToString()));
   }
-  if (!s.ok()) return Fail(ErrorCode::kIo, fmt::format("reading the {} index failed: {}", name_, s.ToString()));
+  if (!s.ok()) {
+    return Fail(s.IsNoSpace() ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                fmt::format("reading the {} index failed: {}", name_, s.ToString()));
+  }
   auto opened = crypto::AeadOpen(key_, ByteView(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()),
                                  SegmentAd(id));
   if (!opened) {

@@ -247,13 +247,11 @@ Status Vault::Recover(const fs::path& dir, const SecretBytes& recovery_key, cons
   EVAULT_ASSIGN_OR_RETURN(RecoveryKey key, RecoveryKey::Parse(recovery_key.view()));
   auto root = OpenSlot(h, kRecoverySlot, RecoveryKek(key.key()));
   if (!root) return Fail(ErrorCode::kWrongPassphrase, "wrong recovery key (or the vault header was altered)");
-  EVAULT_ASSIGN_OR_RETURN(SymmetricKey kek, PassphraseKek(h, new_passphrase));
-  if (OpenSlot(h, kDuressSlot, kek)) {
-    return Fail(ErrorCode::kInvalidArgument, "the new passphrase is the duress passphrase; choose another");
-  }
-  SealSlot(h, kPassphraseSlot, kek, *root);
-  ClearSlot(h, kSessionSlot);
-  return WriteHeader(dir, h);
+  // Opened like any unlock: it holds the database's lock, so no running evault rewrites
+  // the header under this one, and it proves the recovered root fits the database.
+  EVAULT_ASSIGN_OR_RETURN(auto impl, OpenUnlocked(dir, std::move(h), std::move(*root)));
+  Vault vault(std::move(impl));
+  return vault.ChangePassphrase(new_passphrase, std::nullopt);
 }
 
 Status Vault::SetDuressPassphrase(const SecretBytes& duress_passphrase) {

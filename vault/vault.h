@@ -151,7 +151,8 @@ class Vault {
   // A new recovery key (header slot 1), replacing any earlier one; its printable form
   // (recovery_key.h) is returned once and stored nowhere.
   Result<crypto::SecretBytes> NewRecoveryKey();
-  // Sets a new passphrase with the printed recovery key, which keeps working.
+  // Sets a new passphrase with the printed recovery key, which keeps working. Like any
+  // unlock it takes the vault's lock: kIo while another process has the vault open.
   static Status Recover(const std::filesystem::path& dir, const crypto::SecretBytes& recovery_key,
                         const crypto::SecretBytes& new_passphrase);
   // Entered where the passphrase is asked for, the duress passphrase silently destroys

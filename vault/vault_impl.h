@@ -97,7 +97,7 @@ inline Status FromRocks(const rocksdb::Status& s, std::string_view doing) {
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
     return Fail(ErrorCode::kIo, fmt::format("{}: the vault is in use by another evault process", doing));
   }
-  if (s.IsNoSpace()) return Fail(ErrorCode::kIo, fmt::format("{}: no space left on device", doing));
+  if (s.IsNoSpace()) return Fail(ErrorCode::kNoSpace, fmt::format("{}: no space left on device", doing));
   return Fail(ErrorCode::kIo, fmt::format("{}: {}", doing, s.ToString()));
 }
 
@@ -157,17 +157,17 @@ struct Vault::Impl {
   // failed WAL append or fsync (ENOSPC): a later write can abort the process or reuse
   // sequence numbers and corrupt the log. So after one failure this handle writes
   // nothing more; reopening the vault recovers from the log as it is on disk.
-  std::optional<std::string> write_failed;  // the first failure, as reported
+  std::optional<Error> write_failed;  // the first failure, as reported
 
   // Every write to the database goes through here.
   Status WriteDb(const rocksdb::WriteOptions& options, rocksdb::WriteBatch& batch, std::string_view doing) {
     if (write_failed) {
-      return Fail(ErrorCode::kIo, fmt::format("an earlier write to the vault failed ({}); close and reopen the "
-                                              "vault before writing again",
-                                              *write_failed));
+      return Fail(write_failed->code, fmt::format("an earlier write to the vault failed ({}); close and reopen the "
+                                                  "vault before writing again",
+                                                  write_failed->message));
     }
     auto status = FromRocks(db->Write(options, &batch), doing);
-    if (!status) write_failed = status.error().message;
+    if (!status) write_failed = status.error();
     return status;
   }
 

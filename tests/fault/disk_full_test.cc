@@ -1,7 +1,7 @@
 // A vault on a real full disk (a small tmpfs) and on a read-only mount.
 //
 // Full disk: records, edits and attachments are added until the disk is full. Every
-// call that fails must say the disk is full (one line, kIo), every call that succeeded
+// call that fails must say the disk is full (one line, kNoSpace), every call that succeeded
 // must survive, and once space is freed the vault opens with exactly the acknowledged
 // objects (no half-written attachment) and takes writes again. The evault binary on the
 // same full vault must fail the same clean way.
@@ -44,7 +44,7 @@ std::string Lower(std::string s) {
 
 // What a monitor must be told when the disk is full; "" if the error says so clearly.
 std::string UnclearFullDiskError(const Error& e) {
-  if (e.code != ErrorCode::kIo) return fmt::format("code {} (expected kIo)", ErrorCodeName(e.code));
+  if (e.code != ErrorCode::kNoSpace) return fmt::format("code {} (expected kNoSpace)", ErrorCodeName(e.code));
   if (e.message.find('\n') != std::string::npos) return "more than one line";
   if (Lower(e.message).find("no space") == std::string::npos) return "does not say the disk is full";
   return "";

@@ -4,7 +4,7 @@
 // runs the operation on a fresh copy of a baseline vault with that one operation failing.
 //
 // Every trial must end in one of two ways: the call succeeds, or it returns a clear
-// error (kIo, one line, naming what failed; "no space" for ENOSPC); a crash or a hang
+// error (kIo, one line, naming what failed; kNoSpace and "no space" for ENOSPC); a crash or a hang
 // (each trial runs in its own process, killed after 180 s) is a finding. Then the fault
 // is cleared, the same handle is asked for one more write (acknowledged means durable),
 // the vault is closed and opened afresh, and: it opens; every object of the baseline
@@ -368,7 +368,8 @@ std::vector<Operation> Operations() {
 
 // How an injected fault's error should read.
 std::string UnclearError(const Error& e, FaultKind kind) {
-  if (e.code != ErrorCode::kIo) return fmt::format("code {} for an I/O fault", ErrorCodeName(e.code));
+  const ErrorCode expected = kind == FaultKind::kNoSpace ? ErrorCode::kNoSpace : ErrorCode::kIo;
+  if (e.code != expected) return fmt::format("code {} for an I/O fault", ErrorCodeName(e.code));
   if (e.message.empty() || e.message.find('\n') != std::string::npos) return "not one line";
   if (e.message.starts_with("IO error")) return "raw RocksDB status without saying what failed";
   if (kind == FaultKind::kNoSpace && e.message.find("no space") == std::string::npos &&
@@ -529,7 +530,7 @@ TrialReport RunTrial(const Baseline& base, const TrialSpec& spec, const fs::path
         report.after = "acked";
       } else {
         report.after = "refused: " + after.error().message;
-        if (after.error().code != ErrorCode::kIo) {
+        if (after.error().code != ErrorCode::kIo && after.error().code != ErrorCode::kNoSpace) {
           violation(fmt::format("write after the fault: {}: {}", ErrorCodeName(after.error().code), after.error().message));
         }
       }

@@ -173,16 +173,11 @@ TEST_F(ServerDiskFullTest, ClientGetsAClearErrorServerKeepsServingNothingAcknowl
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
-// BUG (found by this test; server/service.cc VaultSyncService::Internal, and
-// client/sync_client.cc Describe): every storage failure, a full disk included, reaches
-// the client as INTERNAL "the server could not complete the request", and `evault sync`
-// prints "uploading attachment chunks: the server failed (the server could not complete
-// the request)", exit 1. A monitor cannot tell that the server is out of disk (an
-// operator problem, nothing to retry soon) from a server bug. Expected: RESOURCE_EXHAUSTED
-// (or UNAVAILABLE) with "the server is out of storage space", shown as such by the
-// client. (The server's log does say "No space left on device".) Kept apart from the
-// test above, which keeps guarding against loss.
-TEST_F(ServerDiskFullTest, DISABLED_PushToAFullServerSaysTheServerIsOutOfSpace) {
+// A monitor must be able to tell that the server is out of disk (an operator's problem,
+// nothing to retry soon) from a server bug: the server answers RESOURCE_EXHAUSTED "out of
+// storage space" and the client prints it. (Found by the test above: every storage
+// failure used to reach the client as INTERNAL "the server failed".)
+TEST_F(ServerDiskFullTest, PushToAFullServerSaysTheServerIsOutOfSpace) {
   ASSERT_NO_FATAL_FAILURE(EnrollBoth());
   auto case_new = a_.Ev({"case", "new", "--title", "Server disk case"});
   ASSERT_TRUE(cli_test::Succeeded(case_new));

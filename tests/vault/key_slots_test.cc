@@ -146,6 +146,24 @@ TEST_F(KeySlotsTest, RecoveryKeySetsANewPassphraseAndKeepsWorking) {
   EXPECT_EQ(CaseCount("a third passphrase"), 1u);
 }
 
+// Recover rewrites the header like any credential change, so it must not race an open
+// vault (whose next header write would silently undo the recovery).
+TEST_F(KeySlotsTest, RecoverWaitsForTheVaultToBeClosed) {
+  crypto::SecretBytes recovery;
+  auto open = testing::OpenOrNull(vault_dir_);
+  ASSERT_NE(open, nullptr);
+  ASSERT_OK_AND_ASSIGN(recovery, open->NewRecoveryKey());
+  auto refused = Vault::Recover(vault_dir_, recovery, Passphrase("a new passphrase"));
+  ASSERT_FALSE(refused.has_value()) << "recovered under an open vault";
+  EXPECT_EQ(refused.error().code, ErrorCode::kIo);
+  EXPECT_NE(refused.error().message.find("in use"), std::string::npos) << refused.error().message;
+  ASSERT_OK(open->StartSession());  // the open vault writes the header: still its passphrase
+  open.reset();
+  EXPECT_EQ(CaseCount(kPassphrase), 1u);
+  ASSERT_OK(Vault::Recover(vault_dir_, recovery, Passphrase("a new passphrase")));
+  EXPECT_EQ(CaseCount("a new passphrase"), 1u);
+}
+
 TEST_F(KeySlotsTest, RecoverySlotSurvivesNewKdfParametersButNotTampering) {
   crypto::SecretBytes recovery;
   {
