@@ -23,6 +23,7 @@
 
 #include "client/audit_commands.h"
 #include "client/cli_common.h"
+#include "client/import_command.h"
 #include "client/passphrase.h"
 #include "client/render.h"
 #include "client/seizure_commands.h"
@@ -517,6 +518,7 @@ int Run(int argc, char** argv) {
     for (const auto& r : hits) fmt::print("{}\n", RecordLine(r));
   });
 
+  AddImportCommand(app, g);
   AddAuditCommands(app, g);
   AddSeizureCommands(app, g);
 

@@ -107,6 +107,35 @@ void RecordSeeds() {
   Seed(t, "numbers", R"({"kind":"k","title":"t","narrative":-12.5e3,"tags":[1,2]})");
 }
 
+// Files for `evault import`: the first byte picks the format ('c' CSV, 'j' JSON Lines).
+void ImportSeeds() {
+  const std::string t = "import_reader";
+  const std::string bom = "\xEF\xBB\xBF";
+  Seed(t, "jsonl_two",
+       "j{\"kind\":\"detention\",\"title\":\"Raid\"}\n"
+       "{\"kind\":\"conviction\",\"title\":\"Libel\",\"occurred\":{\"from\":\"2019-10-21\"}}\n");
+  Seed(t, "jsonl_crlf_bom_blank",
+       "j" + bom + "{\"kind\":\"k\",\"title\":\"Алматы\"}\r\n\r\n  \n{\"kind\":\"k\",\"title\":\"t\"}");
+  Seed(t, "jsonl_bad_line",
+       "j{\"kind\":\"k\",\"title\":\"t\"}\n{\"kind\":\"k\",\"title\":}\n"
+       "{\"kind\":\"k\",\"title\":\"t\",\"people\":[{\"name\":\"x\",\"role\":\"judge\"}]}\n");
+  Seed(t, "jsonl_bad_utf8", "j{\"kind\":\"k\",\"title\":\"\xff\"}\n");
+  Seed(t, "csv_basic",
+       "ckind,title,occurred.from,location.city,narrative\ndetention,Raid,2019-09-21,Almaty,Phones seized\n");
+  Seed(t, "csv_quoting",
+       "ckind,title,narrative\r\n\"a,b\",\"He said \"\"no\"\"\",\"line one\nline two\r\nline three\"\r\n\r\n,,\r\n"
+       "x,\"\",\"\"\"\"\r\n");
+  Seed(t, "csv_bom_all_columns",
+       "c" + bom +
+           "kind,title,occurred.from,occurred.to,occurred.precision,location.country,location.region,location.city,"
+           "location.place,legal.court,legal.outcome,legal.sentence,narrative\n"
+           "k,t,2019,2019-10,month,KZ,,Nur-Sultan,court,Local court,convicted,1 year,text\n");
+  Seed(t, "csv_bad_header", "ckind,title,tags,kind\nk,t,a,k\n");
+  Seed(t, "csv_unclosed", "ckind,title\nk,\"never closed\n");
+  Seed(t, "csv_quote_in_cell", "ckind,title\nk,a\"b\nk,\"a\"b\n");
+  Seed(t, "csv_wrong_width", "ckind,title\nk\nk,t,u\n");
+}
+
 // Built from the format's proto (vault/header.h owns the writer, which is being
 // reworked): the current three-slot layout and the one-slot layout of older vaults.
 void HeaderSeeds() {
@@ -543,6 +572,7 @@ int main(int argc, char** argv) {
   RecordSeeds();
   HeaderSeeds();
   InviteSeeds();
+  ImportSeeds();
   ObjectSeeds();
   MembershipSeeds();
   BundleAndCustodySeeds();

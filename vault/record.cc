@@ -258,6 +258,22 @@ Status ValidateRecord(const json& record) {
   return Ok();
 }
 
+const std::vector<std::string>& FlatRecordFields() {
+  static const std::vector<std::string> fields = [] {
+    auto is_flat = [](Type t) { return t == Type::kString || t == Type::kDate || t == Type::kEnum; };
+    std::vector<std::string> out;
+    for (const Field& field : RecordSchema()) {
+      if (is_flat(field.type)) out.emplace_back(field.name);
+      if (field.type != Type::kObject) continue;
+      for (const Field& child : field.children) {
+        if (is_flat(child.type)) out.push_back(fmt::format("{}.{}", field.name, child.name));
+      }
+    }
+    return out;
+  }();
+  return fields;
+}
+
 std::vector<std::string> RecordText(const json& record) {
   std::vector<std::string> out;
   auto walk = [&](auto&& self, const json& v) -> void {

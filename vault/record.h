@@ -31,6 +31,11 @@ Result<nlohmann::json> ParseRecordJson(std::string_view text);
 // Validates an already-parsed record (used when reading stored revisions back).
 Status ValidateRecord(const nlohmann::json& record);
 
+// The record's flat fields: every string outside a list, as a dotted path ("kind",
+// "occurred.from", "location.city", "legal.court", ...), in schema order. These are
+// the columns a CSV import may name; lists (people, sources, tags, legal.charges) are not.
+const std::vector<std::string>& FlatRecordFields();
+
 // Every human-readable string in a record, for the search index.
 std::vector<std::string> RecordText(const nlohmann::json& record);
 

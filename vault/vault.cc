@@ -346,12 +346,38 @@ Result<std::vector<CaseInfo>> Vault::ListCases() {
 }
 
 Result<RecordRevision> Vault::AddRecord(std::string_view case_id, std::string_view record_json) {
+  const std::string one[] = {std::string(record_json)};
+  EVAULT_ASSIGN_OR_RETURN(auto added, AddRecords(case_id, one));
+  return std::move(added.front());
+}
+
+Result<std::vector<RecordRevision>> Vault::AddRecords(std::string_view case_id,
+                                                      std::span<const std::string> record_jsons) {
   EVAULT_TRY(ParseId("case", case_id));
-  EVAULT_ASSIGN_OR_RETURN(json record, ParseRecordJson(record_json));
+  std::vector<json> records;
+  records.reserve(record_jsons.size());
+  for (std::size_t i = 0; i < record_jsons.size(); ++i) {
+    auto record = ParseRecordJson(record_jsons[i]);
+    if (!record && record_jsons.size() > 1) {
+      return Fail(record.error().code, fmt::format("record {}: {}", i + 1, record.error().message));
+    }
+    if (!record) return std::unexpected(std::move(record.error()));
+    records.push_back(std::move(*record));
+  }
   EVAULT_TRY(impl_->RequireWriter());
   EVAULT_TRY(impl_->RequireKnownCase(case_id));
-  const std::string record_id = Hex(crypto::RandomBytes(kIdBytes));
-  return impl_->WriteRevision(case_id, record_id, record, {}, 1);
+  std::vector<RecordRevision> added;
+  if (records.empty()) return added;
+  // One transaction: the objects, index entries and custody entries of every record
+  // commit together (one fsync), or none of them does.
+  Impl::Txn t = impl_->Begin();
+  for (const json& record : records) {
+    const std::string record_id = Hex(crypto::RandomBytes(kIdBytes));
+    EVAULT_ASSIGN_OR_RETURN(RecordRevision r, impl_->StageRevision(t, case_id, record_id, record, {}, 1));
+    added.push_back(std::move(r));
+  }
+  EVAULT_TRY(impl_->Commit(t));
+  return added;
 }
 
 Result<RecordRevision> Vault::EditRecord(std::string_view record_id, std::string_view record_json) {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -177,6 +178,15 @@ class Vault {
 
   // `record_json` is parsed and validated (see record.h).
   Result<RecordRevision> AddRecord(std::string_view case_id, std::string_view record_json);
+  // Adds new records to one case in a single atomic write (AddRecord is the batch of
+  // one): every record is parsed and validated before anything is written, so one bad
+  // record fails the call (its message starts "record N: ", N counting from 1, in a
+  // batch of more than one) and nothing is stored. Roles are checked as for AddRecord;
+  // an empty batch checks only that this device may add records to the case. The
+  // whole batch is held in memory until it commits: an import of many records calls
+  // this once per few thousand.
+  Result<std::vector<RecordRevision>> AddRecords(std::string_view case_id,
+                                                 std::span<const std::string> record_jsons);
   // A new revision whose parents are all current heads (so it also resolves a conflict).
   Result<RecordRevision> EditRecord(std::string_view record_id, std::string_view record_json);
   Result<RecordView> GetRecord(std::string_view record_id, bool with_history);

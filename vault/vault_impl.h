@@ -702,6 +702,19 @@ struct Vault::Impl {
   Result<RecordRevision> WriteRevision(std::string_view case_id, std::string_view record_id,
                                        const json& record, std::vector<std::string> parents,
                                        std::uint64_t revision) {
+    EVAULT_TRY(RequireWriter());
+    Txn t = Begin();
+    EVAULT_ASSIGN_OR_RETURN(RecordRevision r, StageRevision(t, case_id, record_id, record, std::move(parents), revision));
+    EVAULT_TRY(Commit(t));
+    return r;
+  }
+
+  // A new revision staged in `t`: its object, its catalog and search entries and its
+  // custody entry (several per transaction for a batch of records). The caller checks
+  // the role and commits.
+  Result<RecordRevision> StageRevision(Txn& t, std::string_view case_id, std::string_view record_id,
+                                       const json& record, std::vector<std::string> parents,
+                                       std::uint64_t revision) {
     RecordRevision r;
     r.record_id = std::string(record_id);
     r.case_id = std::string(case_id);
@@ -713,8 +726,6 @@ struct Vault::Impl {
     json body = {{"record_id", r.record_id}, {"case_id", r.case_id}, {"revision", r.revision},
                  {"parents", r.parents},     {"created", r.created}, {"author", r.author},
                  {"record", record}};
-    EVAULT_TRY(RequireWriter());
-    Txn t = Begin();
     EVAULT_ASSIGN_OR_RETURN(Bytes object_id,
                             PutObject(t, {ObjectKind::kRecordRevision, *crypto::FromHex(record_id), revision,
                                           *crypto::FromHex(case_id)},
@@ -726,7 +737,6 @@ struct Vault::Impl {
                       {"revision_id", r.revision_id},
                       {"revision", r.revision},
                       {"sha256", audit::LineSha256(CanonicalJson(body))}}));
-    EVAULT_TRY(Commit(t));
     return r;
   }
 
