@@ -1,6 +1,11 @@
 // Local vault operations: create, open, cases, records, search, attachments.
 #include "vault/vault.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "vault/recovery_key.h"
@@ -128,15 +133,77 @@ Result<std::unique_ptr<Vault::Impl>> OpenUnlocked(const fs::path& dir, VaultHead
   return impl;
 }
 
-// The duress passphrase was entered: the real keys are destroyed first (the header
-// overwritten in place and synced), then the database, and an empty vault is made in
-// its place whose passphrase is the duress passphrase. Nothing is printed or returned
-// that differs from an ordinary unlock.
+// Where a duress unlock builds the decoy: beside the vault (so on the same file system,
+// where one rename(2) can exchange the two), under a name that does not say "decoy".
+fs::path DecoyStagingDir(const fs::path& dir) {
+  fs::path abs = fs::absolute(dir).lexically_normal();
+  if (!abs.has_filename()) abs = abs.parent_path();  // "vault/" names "vault"
+  return abs.parent_path() / ("." + abs.filename().string() + ".evault-tmp");
+}
+
+// Whether `dir` can be swapped whole for the staged decoy: a real directory (not a
+// symlink: the link would move, not the vault) holding nothing but the vault's own
+// files, since whatever it holds is deleted with the real database afterwards.
+bool SwappableVaultDir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_symlink(dir, ec) || !fs::is_directory(dir, ec)) return false;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != kHeaderFileName && name != kDatabaseDirName && name != std::string(kHeaderFileName) + ".new") {
+      return false;
+    }
+  }
+  return !ec;
+}
+
+// A staging directory left by an interrupted duress unlock holds a decoy being built or,
+// after the exchange, the real database without its keys: never anything that opens the
+// real vault. Removed only if it holds nothing but a vault's files.
+void RemoveLeftoverStaging(const fs::path& dir) {
+  const fs::path staging = DecoyStagingDir(dir);
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(staging, ec)) && SwappableVaultDir(staging)) fs::remove_all(staging, ec);
+}
+
+// The duress passphrase was entered: the real keys are destroyed and an empty vault
+// whose passphrase is the duress passphrase takes the real one's place. Nothing is
+// printed or returned that differs from an ordinary unlock.
+//
+// The decoy is made first, beside the vault, while the real vault is still whole; then
+// the real header is overwritten in place and synced (the keys are gone from here on);
+// then one renameat2(RENAME_EXCHANGE) puts the decoy where the vault was, and the real,
+// keyless database is deleted last. So a power cut leaves the real vault (before the
+// header is shredded: entering the duress passphrase again redoes it), the decoy
+// (after the exchange), or, only between two consecutive syscalls, a directory without
+// a header. Where the exchange is impossible (another file system, a symlinked or
+// shared directory) the decoy is made in place after deleting the real database, as
+// before: the window without a header is then that long.
 Status ReplaceWithDecoy(const fs::path& dir, const VaultHeader& real, const UnlockedRoot& unlocked) {
   VaultHeader decoy = NewHeader(real.vault_id, real.kdf);
   SealSlot(decoy, kPassphraseSlot, unlocked.kek, unlocked.root);
-  EVAULT_TRY(ShredHeader(dir));
   std::error_code ec;
+  const fs::path staging = DecoyStagingDir(dir);
+  RemoveLeftoverStaging(dir);
+  // Made here, or not used: a directory of that name that is not a vault's is never
+  // touched.
+  const bool created = SwappableVaultDir(dir) && fs::create_directory(staging, ec) && !ec;
+  bool staged = false;
+  if (created) {
+    ::chmod(staging.c_str(), 0700);
+    staged = CreateVaultFiles(staging, decoy, unlocked.root.Clone(), /*founding=*/true).has_value();
+  }
+  EVAULT_TRY(ShredHeader(dir));
+  if (staged && ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    if (const int parent = ::open(staging.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); parent >= 0) {
+      ::fsync(parent);
+      ::close(parent);
+    }
+    // The real database, keyless ciphertext now. Best effort: an error here would make
+    // this unlock look different from an ordinary one; the next unlock removes a leftover.
+    fs::remove_all(staging, ec);
+    return Ok();
+  }
+  if (created) fs::remove_all(staging, ec);
   fs::remove_all(dir / kDatabaseDirName, ec);
   if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot open the vault in {}", dir.string()));
   EVAULT_TRY(CreateVaultFiles(dir, decoy, unlocked.root.Clone(), /*founding=*/true));
@@ -174,6 +241,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const fs::path& dir, const SecretByte
     header = std::move(upgraded);
   }
   EVAULT_ASSIGN_OR_RETURN(auto impl, OpenUnlocked(dir, std::move(header), std::move(unlocked.root)));
+  RemoveLeftoverStaging(dir);
   return std::unique_ptr<Vault>(new Vault(std::move(impl)));
 }
 

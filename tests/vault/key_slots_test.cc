@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -262,6 +263,82 @@ TEST_F(KeySlotsTest, DuressPassphraseDestroysTheRealKeysAndOpensAnEmptyVault) {
   fs::remove_all(rebuilt / kDatabaseDirName);
   fs::copy(vault_dir_ / kDatabaseDirName, rebuilt / kDatabaseDirName, fs::copy_options::recursive);
   EXPECT_FALSE(Vault::Open(rebuilt, Passphrase(kPassphrase)).has_value());
+}
+
+std::set<std::string> Names(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename().string());
+  return names;
+}
+
+// The decoy is built beside the vault and exchanged in whole (one renameat2); nothing of
+// the swap is left to see, beside the vault or in it.
+TEST_F(KeySlotsTest, DuressSwapsTheDecoyInAndLeavesNothingBeside) {
+  {
+    auto v = testing::OpenOrNull(vault_dir_);
+    ASSERT_NE(v, nullptr);
+    ASSERT_OK(v->SetDuressPassphrase(Passphrase(kDuress)));
+  }
+  const auto beside = Names(dir_.path());
+  const auto inside = Names(vault_dir_);
+  ASSERT_OK(Vault::Open(vault_dir_, Passphrase(kDuress)));
+  EXPECT_EQ(Names(dir_.path()), beside);
+  EXPECT_EQ(Names(vault_dir_), inside);
+  EXPECT_EQ(fs::status(vault_dir_).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_ERROR(Vault::Open(vault_dir_, Passphrase(kPassphrase)), ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(CaseCount(kDuress), 0u);
+}
+
+// A staging directory left by an interrupted duress unlock is removed at the next
+// unlock; a directory of that name that is not a vault's is never touched, and duress
+// then builds the decoy in place.
+TEST_F(KeySlotsTest, LeftoverStagingIsRemovedButNeverSomeoneElsesDirectory) {
+  const fs::path staging = dir_.path() / ".vault.evault-tmp";
+  fs::create_directories(staging / kDatabaseDirName);
+  testing::WriteFile(staging / kDatabaseDirName / "000004.log", std::string_view("keyless ciphertext"));
+  EXPECT_EQ(CaseCount(kPassphrase), 1u);
+  EXPECT_FALSE(fs::exists(staging)) << "a leftover staging directory survived an unlock";
+
+  fs::create_directories(staging);
+  testing::WriteFile(staging / "notes.txt", std::string_view("someone's own file"));
+  {
+    auto v = testing::OpenOrNull(vault_dir_);
+    ASSERT_NE(v, nullptr);
+    ASSERT_OK(v->SetDuressPassphrase(Passphrase(kDuress)));
+  }
+  EXPECT_TRUE(fs::exists(staging / "notes.txt"));
+  ASSERT_OK(Vault::Open(vault_dir_, Passphrase(kDuress)));
+  EXPECT_EQ(testing::ReadFileOrEmpty(staging / "notes.txt"), "someone's own file");
+  EXPECT_ERROR(Vault::Open(vault_dir_, Passphrase(kPassphrase)), ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(CaseCount(kDuress), 0u);
+}
+
+// Where the vault directory cannot be exchanged whole (reached through a symlink, or
+// holding files that are not the vault's), the decoy is made in place: the symlink stays
+// a symlink and the other files stay.
+TEST_F(KeySlotsTest, DuressThroughASymlinkOrBesideOtherFilesMakesTheDecoyInPlace) {
+  {
+    auto v = testing::OpenOrNull(vault_dir_);
+    ASSERT_NE(v, nullptr);
+    ASSERT_OK(v->SetDuressPassphrase(Passphrase(kDuress)));
+  }
+  const fs::path link = dir_.path() / "link";
+  fs::create_directory_symlink(vault_dir_, link);
+  ASSERT_OK(Vault::Open(link, Passphrase(kDuress)));
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_ERROR(Vault::Open(vault_dir_, Passphrase(kPassphrase)), ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(CaseCount(kDuress), 0u);
+
+  // Again, with the decoy's own duress passphrase and a file of the user's in the vault.
+  {
+    auto v = testing::OpenOrNull(vault_dir_, kDuress);
+    ASSERT_NE(v, nullptr);
+    ASSERT_OK(v->SetDuressPassphrase(Passphrase("a second duress passphrase")));
+  }
+  testing::WriteFile(vault_dir_ / "notes.txt", std::string_view("kept"));
+  ASSERT_OK(Vault::Open(vault_dir_, Passphrase("a second duress passphrase")));
+  EXPECT_EQ(testing::ReadFileOrEmpty(vault_dir_ / "notes.txt"), "kept");
+  EXPECT_ERROR(Vault::Open(vault_dir_, Passphrase(kDuress)), ErrorCode::kWrongPassphrase);
 }
 
 TEST_F(KeySlotsTest, DuressPassphraseRulesAndPassphraseChanges) {
