@@ -44,9 +44,11 @@ $(SAN_BUILD)/CMakeCache.txt: | deps-sanitize
 sanitize-build: deps-sanitize $(SAN_BUILD)/CMakeCache.txt
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 
-# UBSan aborts on any finding (-fno-sanitize-recover); the stack says where.
+# UBSan aborts on any finding (-fno-sanitize-recover); the stack says where. LeakSanitizer
+# runs too, with suppressions for third-party leaks only (tests/sanitize/lsan.supp).
+SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp
 test-sanitize: sanitize-build
-	cd $(SAN_BUILD) && UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE long
+	cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) -LE long
 
 # Each fuzz target for FUZZ_SECONDS (one after another), its corpus kept between runs in
 # $(SAN_BUILD)/fuzz/long/<target>; findings land in .../artifacts. E.g.
@@ -54,7 +56,7 @@ test-sanitize: sanitize-build
 fuzz-long: sanitize-build
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-	  UBSAN_OPTIONS=print_stacktrace=1 fuzz/run_fuzz.sh $(SAN_BUILD)/fuzz/fuzz_$$t fuzz/corpus/$$t \
+	  $(SAN_ENV) fuzz/run_fuzz.sh $(SAN_BUILD)/fuzz/fuzz_$$t fuzz/corpus/$$t \
 	    $(SAN_BUILD)/fuzz/long/$$t $(FUZZ_SECONDS) --keep || exit 1; \
 	done
 
