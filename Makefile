@@ -46,7 +46,7 @@ sanitize-build: deps-sanitize $(SAN_BUILD)/CMakeCache.txt
 
 # UBSan aborts on any finding (-fno-sanitize-recover); the stack says where. LeakSanitizer
 # runs too, with suppressions for third-party leaks only (tests/sanitize/lsan.supp).
-SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp
+SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0
 test-sanitize: sanitize-build
 	cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) -LE long
 
