@@ -196,7 +196,9 @@ TEST_F(UnlockSessionTest, UnlockThenCommandsNeedNoPassphraseUntilLock) {
   ASSERT_EQ(size, 32);
   key.resize(32);
   for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
-    if (entry.is_regular_file()) EXPECT_EQ(ReadFile(entry.path()).find(key), std::string::npos) << entry.path();
+    if (entry.is_regular_file()) {
+      EXPECT_EQ(ReadFile(entry.path()).find(key), std::string::npos) << entry.path();
+    }
   }
 
   auto locked = EvNoPassphrase({"lock"});

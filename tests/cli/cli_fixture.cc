@@ -199,4 +199,11 @@ json SimpleRecord(const std::string& title, const std::string& narrative) {
   return r;
 }
 
+Device Device::Make(const fs::path& dir, const std::string& name) {
+  Device d{dir / name / "vault", dir / name / "pass"};
+  fs::create_directories(dir / name);
+  WriteFile(d.pass, "passphrase of device " + name);
+  return d;
+}
+
 }  // namespace evault::cli_test

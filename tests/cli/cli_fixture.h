@@ -74,6 +74,8 @@ class CliTest : public ::testing::Test {
 // sync and fault suites drive several devices at once).
 struct Device {
   fs::path vault, pass;
+  // dir/name/vault (not created yet) and dir/name/pass holding "passphrase of device NAME".
+  static Device Make(const fs::path& dir, const std::string& name);
   RunResult Ev(std::vector<std::string> args, const RunOptions& options = {}) const {
     args.insert(args.begin(), {"--vault", vault.string(), "--passphrase-file", pass.string()});
     return RunEvault(args, options);

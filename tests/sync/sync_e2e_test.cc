@@ -65,20 +65,13 @@ class SyncTest : public ::testing::Test {
     server_ = std::make_unique<ServerProcess>(dir_ / "server");
     std::string error;
     ASSERT_TRUE(server_->Start(&error)) << error;
-    a_ = MakeDevice("a");
-    b_ = MakeDevice("b");
+    a_ = Device::Make(dir_, "a");
+    b_ = Device::Make(dir_, "b");
   }
   void TearDown() override {
     if (HasFailure() && server_) std::cerr << "server log:\n" << server_->log() << "\n";
     server_.reset();
     fs::remove_all(dir_);
-  }
-
-  Device MakeDevice(const std::string& name) {
-    Device d{dir_ / name / "vault", dir_ / name / "pass"};
-    fs::create_directories(dir_ / name);
-    cli_test::WriteFile(d.pass, "passphrase of device " + name);
-    return d;
   }
 
   // A creates the vault on the server; B joins as a coordinator.
