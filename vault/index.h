@@ -8,15 +8,26 @@
 // lives in the vault root, which each transaction replaces in the same WriteBatch, so a
 // crash leaves either the old index or the new one.
 //
+// A segment is a sorted run cut into sealed blocks of about `block_bytes`, listed by a
+// sealed header (first key and id of each block), as in an SSTable. A lookup decrypts
+// one block per segment; a merge streams blocks through; decrypted blocks are kept in
+// an LRU cache of at most `cache_bytes`. So memory does not grow with the index, except
+// the headers (about 0.2% of it) and a merge's output, which waits in the WriteBatch.
+// A run that fits one block is stored as that block alone, without a header.
+//
 // Keys are hashed into partitions so a search reads only the segments of the
 // partitions its words fall in.
 #pragma once
 
+#include <cstddef>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <rocksdb/db.h>
@@ -37,9 +48,17 @@ class EncryptedIndex {
   };
   using EntryMap = std::map<std::string, Entry, std::less<>>;
 
+  struct Options {
+    std::size_t block_bytes = 32 << 10;  // plaintext target per sealed block
+    std::size_t cache_bytes = 16 << 20;  // decrypted blocks kept for reuse
+  };
+
   // `name` separates the associated data of different indexes in one vault.
   EncryptedIndex(std::string name, std::size_t partitions, rocksdb::DB* db,
                  crypto::SymmetricKey key, crypto::Bytes vault_id);
+  EncryptedIndex(std::string name, std::size_t partitions, rocksdb::DB* db,
+                 crypto::SymmetricKey key, crypto::Bytes vault_id, Options options);
+  ~EncryptedIndex();
 
   std::size_t partitions() const { return partitions_; }
 
@@ -68,21 +87,76 @@ class EncryptedIndex {
   void Committed(const format::v1::IndexRoot& root);
   void Abandon();
 
+  // Segments written before blocks existed hold a whole run in one sealed value, which
+  // every lookup would decrypt whole. Their count, if larger than a few blocks:
+  std::size_t oversized_legacy_segments() const;
+  // Makes the next Stage, with nothing else staged, rewrite one of them as blocks (so
+  // no batch holds more than one of them).
+  void SplitNextLegacySegment() { split_legacy_ = true; }
+
+  // The RocksDB keys of one segment: its header (if any) and its blocks.
+  Result<std::vector<std::string>> SegmentKeys(const format::v1::SegmentRef& segment);
+  // Bytes of decrypted blocks held in the cache now (for tests and benchmarks).
+  std::size_t cached_bytes() const { return cache_.bytes(); }
+
  private:
-  Result<std::shared_ptr<const EntryMap>> LoadSegment(const std::string& id);
-  crypto::Bytes SegmentAd(std::string_view id) const;
-  std::string SealSegment(const std::string& id, const EntryMap& entries) const;
+  // One decrypted block: entries sorted by key.
+  using Block = std::vector<std::pair<std::string, Entry>>;
+  struct BlockRef {
+    std::string first_key;
+    std::string id;
+  };
+  using Header = std::vector<BlockRef>;  // in key order
+  class Cursor;
+  class Writer;
+
+  // Least-recently-used decrypted blocks, bounded by their approximate size.
+  class BlockCache {
+   public:
+    explicit BlockCache(std::size_t capacity) : capacity_(capacity) {}
+    std::shared_ptr<const Block> Find(const std::string& id);
+    void Insert(const std::string& id, std::shared_ptr<const Block> block, std::size_t bytes);
+    void Erase(const std::string& id);
+    std::size_t bytes() const { return bytes_; }
+
+   private:
+    struct Slot {
+      std::string id;
+      std::shared_ptr<const Block> block;
+      std::size_t bytes;
+    };
+    std::size_t capacity_;
+    std::size_t bytes_ = 0;
+    std::list<Slot> order_;  // most recent first
+    std::unordered_map<std::string, std::list<Slot>::iterator> slots_;
+  };
+
+  Result<std::shared_ptr<const Header>> LoadHeader(const format::v1::SegmentRef& segment);
+  // `keep` false: read for a merge, which would only flush the cache.
+  Result<std::shared_ptr<const Block>> LoadBlock(const std::string& id, bool keep);
+  Result<std::string> ReadSealed(const std::string& id, std::string_view what);
+  crypto::Bytes Ad(std::string_view label, std::string_view id) const;
+  std::string Seal(std::string_view label, const std::string& id, const google::protobuf::MessageLite& message) const;
+  Status SplitOneLegacySegment(format::v1::IndexRoot& next, rocksdb::WriteBatch& batch,
+                               std::vector<format::v1::SegmentRef>& replaced);
+  // Streams the staged changes and the segments being merged away into new segments.
+  Result<std::optional<format::v1::SegmentRef>> Merge(
+      const EntryMap& changes, const std::vector<format::v1::SegmentRef>& older, bool drop_tombstones,
+      rocksdb::WriteBatch& batch);
 
   std::string name_;
   std::size_t partitions_;
   rocksdb::DB* db_;
   crypto::SymmetricKey key_;
   crypto::Bytes vault_id_;
+  Options options_;
   format::v1::IndexRoot root_;
   std::map<std::size_t, EntryMap> staged_;
-  std::map<std::string, std::shared_ptr<const EntryMap>> cache_;
-  std::vector<std::string> pending_deletes_;
+  BlockCache cache_;
+  std::unordered_map<std::string, std::shared_ptr<const Header>> headers_;  // of live segments
+  std::vector<std::string> pending_deletes_;  // RocksDB keys of merged-away segments
   bool rewrite_all_ = false;
+  bool split_legacy_ = false;
 };
 
 }  // namespace evault::vault

@@ -128,6 +128,7 @@ Result<std::unique_ptr<Vault::Impl>> OpenUnlocked(const fs::path& dir, VaultHead
   EVAULT_TRY(impl->LoadLocalSecrets());
   impl->MakeIndexesAndCodec();
   EVAULT_TRY(impl->LoadRoot());
+  EVAULT_TRY(impl->SplitLegacyIndexSegments());
   EVAULT_TRY(impl->LoadMembership());
   EVAULT_TRY(impl->SweepInterruptedUploads());
   return impl;

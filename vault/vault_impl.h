@@ -314,6 +314,19 @@ struct Vault::Impl {
 
   void MakeCodec() { codec = std::make_unique<ObjectCodec>(header.vault_id, &*signing); }
 
+  // Vaults written before the index had blocks: each large one-piece segment is
+  // rewritten as blocks, one per transaction so no batch holds two of them.
+  Status SplitLegacyIndexSegments() {
+    for (EncryptedIndex* index : {catalog.get(), search.get()}) {
+      for (std::size_t n = index->oversized_legacy_segments(); n > 0; --n) {
+        Txn t = Begin();
+        index->SplitNextLegacySegment();
+        EVAULT_TRY(Commit(t));
+      }
+    }
+    return Ok();
+  }
+
   Status LoadRoot() {
     const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
     rocksdb::PinnableSlice raw;

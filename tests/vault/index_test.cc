@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include <fmt/core.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -36,8 +37,17 @@ class IndexTest : public ::testing::Test {
     db_.reset(raw);
   }
 
-  std::unique_ptr<EncryptedIndex> MakeIndex(std::size_t partitions = 4, std::string name = "test") {
-    return std::make_unique<EncryptedIndex>(std::move(name), partitions, db_.get(), key_.Clone(), vault_id_);
+  std::unique_ptr<EncryptedIndex> MakeIndex(std::size_t partitions = 4, std::string name = "test",
+                                            EncryptedIndex::Options options = {}) {
+    return std::make_unique<EncryptedIndex>(std::move(name), partitions, db_.get(), key_.Clone(), vault_id_,
+                                            options);
+  }
+  // Blocks of a few entries, so small tests build segments of many blocks.
+  static EncryptedIndex::Options TinyBlocks(std::size_t cache_bytes = 4096) {
+    EncryptedIndex::Options options;
+    options.block_bytes = 64;
+    options.cache_bytes = cache_bytes;
+    return options;
   }
 
   // Stages, writes and commits, as the vault does.
@@ -67,6 +77,19 @@ class IndexTest : public ::testing::Test {
   static std::size_t SegmentCount(const format::v1::IndexRoot& root) {
     std::size_t n = 0;
     for (const auto& p : root.partitions()) n += static_cast<std::size_t>(p.segments_size());
+    return n;
+  }
+
+  // Every RocksDB key the root's segments use (headers and blocks).
+  static std::size_t SegmentKeyCount(EncryptedIndex& index) {
+    std::size_t n = 0;
+    for (const auto& p : index.root().partitions()) {
+      for (const auto& segment : p.segments()) {
+        auto keys = index.SegmentKeys(segment);
+        EXPECT_TRUE(keys.has_value());
+        if (keys) n += keys->size();
+      }
+    }
     return n;
   }
 
@@ -156,10 +179,14 @@ TEST_F(IndexTest, NewestWinsAndDeletesHideOlderSegments) {
 }
 
 // Hundreds of small transactions of random puts and deletes, compared after every one
-// with a std::map, and again through a freshly loaded index at the end.
-TEST_F(IndexTest, MatchesModelThroughManyMergingTransactions) {
+// with a std::map, and again through a freshly loaded index at the end; with blocks
+// large enough to hold any segment whole, and with blocks of a few entries.
+class IndexModelTest : public IndexTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(IndexModelTest, MatchesModelThroughManyMergingTransactions) {
   constexpr std::size_t kPartitions = 4;
-  auto index = MakeIndex(kPartitions);
+  const EncryptedIndex::Options options = GetParam() ? TinyBlocks() : EncryptedIndex::Options();
+  auto index = MakeIndex(kPartitions, "test", options);
   std::map<std::string, std::string> model[kPartitions];
   std::mt19937_64 rng(20240611);
   std::size_t max_segments_seen = 0;
@@ -193,15 +220,68 @@ TEST_F(IndexTest, MatchesModelThroughManyMergingTransactions) {
   // would be ~100 per partition.
   const auto bound = static_cast<std::size_t>(2 * std::log2(static_cast<double>(operations)) + 2);
   EXPECT_LE(max_segments_seen, bound);
-  // Merged-away segments are deleted from the database, not left behind.
-  EXPECT_EQ(KeysInDb(), SegmentCount(index->root()));
+  // Merged-away segments (headers and blocks) are deleted from the database.
+  EXPECT_EQ(KeysInDb(), SegmentKeyCount(*index));
+  if (GetParam()) {
+    EXPECT_GT(KeysInDb(), SegmentCount(index->root())) << "no segment was cut into blocks";
+    EXPECT_LE(index->cached_bytes(), options.cache_bytes);
+  }
 
-  auto reloaded = MakeIndex(kPartitions);
+  auto reloaded = MakeIndex(kPartitions, "test", options);
   ASSERT_OK(reloaded->Load(index->root()));
   for (std::size_t p = 0; p < kPartitions; ++p) {
     ASSERT_OK_AND_ASSIGN(Entries got, reloaded->Scan(p, ""));
     EXPECT_EQ(got, Entries(model[p].begin(), model[p].end())) << "partition " << p;
+    for (const auto& [key, value] : model[p]) {
+      ASSERT_OK_AND_ASSIGN(auto one, reloaded->Get(p, key));
+      EXPECT_EQ(one, std::optional<std::string>(value)) << key;
+    }
+    ASSERT_OK_AND_ASSIGN(auto absent, reloaded->Get(p, "k/absent"));
+    EXPECT_FALSE(absent.has_value());
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(BlockSizes, IndexModelTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "TinyBlocks" : "WholeSegments"; });
+
+// A large segment is read a block at a time: lookups and prefix scans anywhere in it
+// are right, and the decrypted blocks kept never exceed the cache bound.
+TEST_F(IndexTest, LargeSegmentsAreReadABlockAtATimeWithinTheCacheBound) {
+  constexpr std::size_t kCache = 2048;
+  auto index = MakeIndex(1, "test", TinyBlocks(kCache));
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string key = fmt::format("t/{:03}/{:05}", i % 97, i);
+    model[key] = std::to_string(i);
+    index->Put(0, key, std::to_string(i));
+  }
+  ASSERT_OK(Commit(*index));
+  ASSERT_EQ(index->root().partitions(0).segments_size(), 1);
+  ASSERT_TRUE(index->root().partitions(0).segments(0).blocked());
+  ASSERT_OK_AND_ASSIGN(auto keys, index->SegmentKeys(index->root().partitions(0).segments(0)));
+  EXPECT_GT(keys.size(), 100u);
+
+  auto fresh = MakeIndex(1, "test", TinyBlocks(kCache));
+  ASSERT_OK(fresh->Load(index->root()));
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    const int n = static_cast<int>(rng() % 3000);
+    ASSERT_OK_AND_ASSIGN(auto got, fresh->Get(0, fmt::format("t/{:03}/{:05}", n % 97, n)));
+    EXPECT_EQ(got, std::optional<std::string>(std::to_string(n)));
+    EXPECT_LE(fresh->cached_bytes(), kCache);
+  }
+  for (int group : {0, 41, 96}) {
+    const std::string prefix = fmt::format("t/{:03}/", group);
+    ASSERT_OK_AND_ASSIGN(Entries got, fresh->Scan(0, prefix));
+    Entries want;
+    for (auto it = model.lower_bound(prefix); it != model.end() && it->first.starts_with(prefix); ++it) {
+      want.push_back(*it);
+    }
+    EXPECT_EQ(got, want) << prefix;
+  }
+  ASSERT_OK_AND_ASSIGN(Entries none, fresh->Scan(0, "t/0415"));
+  EXPECT_TRUE(none.empty());
+  EXPECT_LE(fresh->cached_bytes(), kCache);
 }
 
 TEST_F(IndexTest, SegmentsAreCiphertext) {
@@ -296,6 +376,58 @@ TEST_F(IndexAttackTest, MissingSegmentIsAnError) {
   ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), seg0_).ok());
   auto got = FreshScan(MakeIndex(2));
   EXPECT_FALSE(got.has_value()) << "a missing segment read as an empty index";
+}
+
+// The same attacks on a segment cut into blocks: its header and its blocks.
+TEST_F(IndexTest, AlteredMovedOrMissingHeadersAndBlocksAreDetected) {
+  auto index = MakeIndex(1, "test", TinyBlocks());
+  for (int i = 0; i < 40; ++i) index->Put(0, fmt::format("k/{:02}", i), fmt::format("value {}", i));
+  ASSERT_OK(Commit(*index));
+  const auto segment = index->root().partitions(0).segments(0);
+  ASSERT_TRUE(segment.blocked());
+  ASSERT_OK_AND_ASSIGN(auto keys, index->SegmentKeys(segment));
+  ASSERT_GE(keys.size(), 4u);  // the header, then the blocks
+  auto read_all = [&]() -> Status {
+    auto fresh = MakeIndex(1, "test", TinyBlocks());
+    EVAULT_TRY(fresh->Load(index->root()));
+    auto all = fresh->Scan(0, "");
+    if (!all) return std::unexpected(all.error());
+    return Ok();
+  };
+  auto get = [&](const std::string& key) {
+    std::string v;
+    EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), key, &v).ok());
+    return v;
+  };
+  auto put = [&](const std::string& key, const std::string& value) {
+    ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), key, value).ok());
+  };
+  ASSERT_OK(read_all());
+  for (const std::string& target : {keys[0], keys[1], keys.back()}) {  // header, first and last block
+    const std::string original = get(target);
+    std::string flipped = original;
+    flipped[flipped.size() / 2] ^= 0x20;
+    put(target, flipped);
+    EXPECT_ERROR(read_all(), ErrorCode::kTampered);
+    put(target, original);
+  }
+  // Two blocks swapped, and a block standing in for the header.
+  const std::string first = get(keys[1]), second = get(keys[2]), header = get(keys[0]);
+  put(keys[1], second);
+  put(keys[2], first);
+  EXPECT_ERROR(read_all(), ErrorCode::kTampered);
+  put(keys[1], first);
+  put(keys[2], second);
+  put(keys[0], first);
+  EXPECT_ERROR(read_all(), ErrorCode::kTampered);
+  put(keys[0], header);
+  ASSERT_OK(read_all());
+  // A block or the header gone.
+  ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), keys[2]).ok());
+  EXPECT_ERROR(read_all(), ErrorCode::kCorrupt);
+  put(keys[2], second);
+  ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), keys[0]).ok());
+  EXPECT_ERROR(read_all(), ErrorCode::kCorrupt);
 }
 
 TEST_F(IndexAttackTest, RootWithWrongPartitionCountRejected) {
