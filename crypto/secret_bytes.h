@@ -1,7 +1,9 @@
 // SecretBytes: key material and plaintext in locked memory.
 //
-// Backed by sodium_malloc (guard pages, mlock'd so it is never swapped), zeroed by
-// sodium_free on destruction. Not copyable: a key is moved or explicitly cloned.
+// Locked memory (mlock'd so it is never swapped, left out of core dumps), zeroed when
+// released. Up to 64 KiB it comes from a pool of locked slabs, larger buffers from
+// sodium_malloc with guard pages of their own (secret_bytes.cc says why). Not
+// copyable: a key is moved or explicitly cloned.
 #pragma once
 
 #include <cstddef>
@@ -48,6 +50,7 @@ class SecretBytes {
  private:
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
 };
 
 }  // namespace evault::crypto

@@ -7,6 +7,7 @@
 #include <array>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "tests/crypto/test_util.h"
 
@@ -14,6 +15,18 @@ namespace evault::crypto {
 namespace {
 
 using testing::Pattern;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
 using testing::ToBytes;
 
 static_assert(!std::is_copy_constructible_v<SecretBytes>, "a secret must not be copied implicitly");
@@ -147,6 +160,43 @@ TEST(SecretBytesTest, WritableThroughSpan) {
   span[0] = 'k';
   span[3] = 'y';
   EXPECT_EQ(s.view(), std::string_view("k\0\0y", 4));
+}
+
+
+// Small buffers come from a pool of locked slots: a slot handed out again holds zeros,
+// not the last owner's secret, and buffers of every size class (and the large ones the
+// pool leaves to sodium_malloc) are independent.
+TEST(SecretBytesTest, ReusedMemoryComesBackZeroed) {
+  for (std::size_t size : {1u, 32u, 33u, 1000u, 4096u, 65536u, 65537u, 1u << 20}) {
+    const std::uint8_t* first = nullptr;
+    {
+      SecretBytes secret(size);
+      std::fill(secret.span().begin(), secret.span().end(), std::uint8_t{0xA5});
+      first = secret.data();
+      secret.Truncate(size / 2);  // the whole slot is still zeroed when released
+    }
+    const SecretBytes next(size);
+    EXPECT_TRUE(std::all_of(next.span().begin(), next.span().end(), [](std::uint8_t b) { return b == 0; }))
+        << size << " bytes";
+    if (size <= 65536 && !kAddressSanitizer) {  // under ASan every buffer is sodium_malloc'ed
+      EXPECT_EQ(next.data(), first) << "the pool did not reuse the slot of " << size << " bytes";
+    }
+  }
+}
+
+TEST(SecretBytesTest, ManyLiveBuffersDoNotOverlap) {
+  std::vector<SecretBytes> live;
+  for (std::size_t i = 0; i < 3000; ++i) {
+    live.push_back(SecretBytes::Random(1 + (i * 37) % 5000));
+    live.back().span()[0] = static_cast<std::uint8_t>(i);
+  }
+  for (std::size_t i = 0; i < live.size(); ++i) EXPECT_EQ(live[i].span()[0], static_cast<std::uint8_t>(i));
+  std::vector<std::pair<const std::uint8_t*, std::size_t>> ranges;
+  for (const auto& s : live) ranges.emplace_back(s.data(), s.size());
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    EXPECT_LE(ranges[i - 1].first + ranges[i - 1].second, ranges[i].first) << "buffers overlap";
+  }
 }
 
 }  // namespace
