@@ -6,7 +6,7 @@ SAN_BUILD    ?= build-sanitize
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= $(notdir $(wildcard fuzz/corpus/*))
 
-.PHONY: all deps build demo test test-long bench clean deps-sanitize sanitize-build test-sanitize fuzz-long
+.PHONY: all deps build demo test test-long deps-bench bench clean deps-sanitize sanitize-build test-sanitize fuzz-long
 
 all: build
 
@@ -29,8 +29,16 @@ test: build
 test-long: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L long
 
-bench: build
-	$(BUILD)/bench/sync_bench --server-binary $(BUILD)/server/evault-server
+# The benchmark suite of issue #7 (bench/bench_suite.sh): every figure beside its limit or
+# peer (age, gpg, restic, installed here only) in the same run, one table on stdout.
+# About 10 minutes; `make bench BENCH_ARGS=--quick` takes 1 to 2. See bench/README.md.
+BENCH_ARGS ?=
+deps-bench:
+	@deploy/install-deps.sh bench
+
+bench: deps-bench $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target evault evault-server sync_bench bench_tool
+	bench/bench_suite.sh --build $(BUILD) $(BENCH_ARGS)
 
 # The whole suite (but the long variants) under AddressSanitizer and UBSan, including a
 # short run of every fuzz target over its seed corpus (label "fuzz").

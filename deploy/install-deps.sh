@@ -5,6 +5,8 @@
 #   install-deps.sh sanitize   also clang 19 and its sanitizer and libFuzzer runtimes, for
 #                              `make test-sanitize` and `make fuzz-long` (clang 14, Debian's
 #                              default, lacks std::expected)
+#   install-deps.sh bench      also the peers `make bench` measures evault against: age, gpg
+#                              and restic (bench/bench_suite.sh)
 set -euo pipefail
 mode=${1:-}
 
@@ -17,7 +19,8 @@ packages=(
 case "$mode" in
   "") ;;
   sanitize) packages+=(clang-19 libclang-rt-19-dev) ;;
-  *) echo "usage: $0 [sanitize]" >&2; exit 2 ;;
+  bench) packages+=(age gnupg restic) ;;
+  *) echo "usage: $0 [sanitize|bench]" >&2; exit 2 ;;
 esac
 # The standard tools the tests check exports with (ssh-keygen -Y verify, minisign -V, and
 # age -d for the encrypted bundle), and chromium, which renders the export's report.html
