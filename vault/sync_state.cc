@@ -302,7 +302,8 @@ Status ApplyObject(Vault::Impl& impl, Vault::Impl::Txn& t, const format::v1::Obj
       if (Field<std::string>(body, "record_id") != logical || Field<std::string>(body, "case_id") != case_hex) {
         return Fail(ErrorCode::kTampered, "a pulled revision names another record or case than it is bound to");
       }
-      impl.IndexRevision(t, case_hex, logical, object_hex, Field<std::vector<std::string>>(body, "parents"), record);
+      impl.IndexRevision(t, case_hex, logical, object_hex, Field<std::uint64_t>(body, "revision"),
+                         Field<std::vector<std::string>>(body, "parents"), record);
       return Ok();
     }
     case ObjectKind::kAttachmentManifest: {

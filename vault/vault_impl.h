@@ -640,7 +640,7 @@ struct Vault::Impl {
         return Ok();
       case ObjectKind::kRecordRevision: {
         EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(opened.body));
-        IndexRevision(t, Field<std::string>(body, "case_id"), logical, object_hex,
+        IndexRevision(t, Field<std::string>(body, "case_id"), logical, object_hex, Field<std::uint64_t>(body, "revision"),
                       Field<std::vector<std::string>>(body, "parents"), body.value("record", json::object()));
         return Ok();
       }
@@ -695,18 +695,40 @@ struct Vault::Impl {
     return heads;
   }
 
+  // What a listing shows of a head revision, kept as its catalog value so listings and
+  // searches open no objects.
+  static std::string HeadSummary(std::uint64_t revision, const json& record) {
+    return json{{"revision", revision}, {"kind", record.value("kind", "")}, {"title", record.value("title", "")}}
+        .dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+
   Result<RecordSummary> Summarize(std::string_view record_id, std::string case_id) {
-    EVAULT_ASSIGN_OR_RETURN(auto heads, Heads(record_id));
+    const std::string prefix = fmt::format("head/{}/", record_id);
+    EVAULT_ASSIGN_OR_RETURN(auto heads, catalog->Scan(0, prefix));
+    if (heads.empty()) return Fail(ErrorCode::kCorrupt, "a record has no current revision");
     RecordSummary s;
     s.record_id = std::string(record_id);
     s.case_id = std::move(case_id);
     s.conflict = heads.size() > 1;
-    for (const auto& h : heads) {
-      EVAULT_ASSIGN_OR_RETURN(RecordRevision r, LoadRevision(record_id, h));
-      if (r.revision >= s.revision) {
-        s.revision = r.revision;
-        s.kind = r.data.value("kind", "");
-        s.title = r.data.value("title", "");
+    for (const auto& [key, summary] : heads) {
+      std::uint64_t revision = 0;
+      json data;
+      if (summary.empty()) {  // indexed before heads carried their summary
+        EVAULT_ASSIGN_OR_RETURN(RecordRevision r, LoadRevision(record_id, key.substr(prefix.size())));
+        revision = r.revision;
+        data = std::move(r.data);
+      } else {
+        json parsed = json::parse(summary, nullptr, /*allow_exceptions=*/false);
+        if (!parsed.is_object() || !parsed.value("revision", json()).is_number_unsigned()) {
+          return Fail(ErrorCode::kCorrupt, "a record's catalog entry is malformed");
+        }
+        revision = parsed["revision"].get<std::uint64_t>();
+        data = std::move(parsed);
+      }
+      if (revision >= s.revision) {
+        s.revision = revision;
+        s.kind = data.value("kind", "");
+        s.title = data.value("title", "");
       }
     }
     return s;
@@ -744,7 +766,7 @@ struct Vault::Impl {
                                           *crypto::FromHex(case_id)},
                                       CanonicalJson(body), SymmetricKey::Generate()));
     r.revision_id = Hex(object_id);
-    IndexRevision(t, r.case_id, r.record_id, r.revision_id, r.parents, record);
+    IndexRevision(t, r.case_id, r.record_id, r.revision_id, r.revision, r.parents, record);
     EVAULT_TRY(Audit(t, r.case_id, r.parents.empty() ? audit::action::kRecordCapture : audit::action::kRecordEdit,
                      {{"record_id", r.record_id},
                       {"revision_id", r.revision_id},
@@ -757,13 +779,13 @@ struct Vault::Impl {
   // parents among the record's heads; a revision whose parents are not all heads (a
   // concurrent edit) becomes a sibling head, i.e. a visible conflict.
   void IndexRevision(Txn& t, const std::string& case_id, const std::string& record_id,
-                     const std::string& revision_id, const std::vector<std::string>& parents,
-                     const json& record) {
+                     const std::string& revision_id, std::uint64_t revision,
+                     const std::vector<std::string>& parents, const json& record) {
     catalog->Put(0, fmt::format("rec/{}", record_id), case_id);
     catalog->Put(0, fmt::format("crec/{}/{}", case_id, record_id), "");
     catalog->Put(0, fmt::format("rev/{}/{}/{}", record_id, OrderKey(t), revision_id), revision_id);
     for (const auto& p : parents) catalog->Delete(0, fmt::format("head/{}/{}", record_id, p));
-    catalog->Put(0, fmt::format("head/{}/{}", record_id, revision_id), "");
+    catalog->Put(0, fmt::format("head/{}/{}", record_id, revision_id), HeadSummary(revision, record));
     std::set<std::string> tokens;
     for (const auto& text : RecordText(record)) tokens.merge(Tokenize(text));
     for (const auto& token : tokens) {
