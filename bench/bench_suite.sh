@@ -286,6 +286,9 @@ log "  import $(dur "$imp_s") (peak RSS $(mib "$imp_rss"), $(mib "$imp_rss_after
 per_s() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f rec/s", n / s }'; }
 row "3. import ${records} records (JSONL, ${mean_json} B each)" "$(dur "$imp_s") ($(per_s "$records" "$imp_s"))" \
   "RocksDB puts of ${value_bytes} B, 1000/synced batch: $(dur "$raw_s") ($(per_s "$records" "$raw_s"))" "$(ratio "$imp_s" "$raw_s")"
+read -r floor_s <<<"$("$tool" pk-floor --count "$records")"
+row "3. import ${records} records, against the format's public-key work" "$(dur "$imp_s")" \
+  "6 crypto_box_seal + 2 Ed25519 signatures per record, 1 core: $(dur "$floor_s") ($(per_s "$records" "$floor_s"))" "$(ratio "$imp_s" "$floor_s")"
 row "3. import ${records} records: peak RSS after unlock" "$(mib "$imp_rss_after")" "target 64 MiB" "$(ratio "$imp_rss_after" 65536)"
 
 log "search over ${records} records (in-process Vault::Search, median of 5 runs, fewer past 10 s) against grep over the plaintext"
