@@ -259,7 +259,10 @@ Status SyncState::StoreChunk(std::string_view attachment_id, std::uint64_t index
   rocksdb::WriteBatch batch;
   batch.Put(impl_.chunks, Slice(Vault::Impl::ChunkName(mk.keys.names, index)),
             rocksdb::Slice(reinterpret_cast<const char*>(sealed.data()), sealed.size()));
-  return impl_.WriteDb(rocksdb::WriteOptions(), batch, "storing a chunk");
+  // Without the WAL, like a local upload: CompleteDownload flushes before the attachment
+  // becomes visible. A crash before that loses only chunks still in the memtable, which
+  // HasChunk then reports missing and the next sync downloads again.
+  return impl_.WriteDb(Vault::Impl::ChunkWriteOptions(), batch, "storing a chunk");
 }
 
 Status SyncState::CompleteDownload(std::string_view attachment_id) {
@@ -268,11 +271,12 @@ Status SyncState::CompleteDownload(std::string_view attachment_id) {
   EVAULT_ASSIGN_OR_RETURN(OpenedObject manifest, impl_.LoadObject(*manifest_id, ObjectKind::kAttachmentManifest));
   EVAULT_ASSIGN_OR_RETURN(json body, ParseBody(manifest.body));
   const std::string record_id = Field<std::string>(body, "record_id");
+  EVAULT_TRY(impl_.FlushChunks("storing downloaded chunks"));  // durable before they are listed
   Vault::Impl::Txn t = impl_.Begin();
   impl_.catalog->Delete(0, fmt::format("down/{}", attachment_id));
   impl_.catalog->Put(0, fmt::format("att/{}/{}", record_id, attachment_id), *manifest_id);
   impl_.catalog->Put(0, fmt::format("attid/{}", attachment_id), *manifest_id);
-  return impl_.Commit(t);  // synced: the chunks written before it are durable with it
+  return impl_.Commit(t);
 }
 
 // --- pull ----------------------------------------------------------------------------

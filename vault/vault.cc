@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
+#include <memory>
 
 #include "vault/recovery_key.h"
 #include "vault/vault_impl.h"
@@ -552,6 +554,11 @@ Result<std::size_t> ReadFull(int fd, std::span<std::uint8_t> buffer) {
   return filled;
 }
 
+// Chunks of a file of `size` bytes: an empty file is one (padded) chunk.
+std::uint64_t ChunkCount(std::uint64_t size) {
+  return size == 0 ? 1 : (size + crypto::kChunkSize - 1) / crypto::kChunkSize;
+}
+
 struct FileCloser {
   int fd;
   ~FileCloser() {
@@ -585,11 +592,14 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   auto keys = impl_->KeysFor(content_key, attachment_id);
 
   // Announce the upload first, so chunks orphaned by a crash are found and removed at
-  // the next Open (they would otherwise only waste space and hint at a file's size).
+  // the next Open (they would otherwise only waste space and hint at a file's size):
+  // the chunk-name key and the number of chunks the file has now.
   const std::string pending_key = fmt::format("pend/{}", Hex(attachment_id));
   {
+    Bytes announced(keys.names.bytes().data(), keys.names.bytes().data() + keys.names.bytes().size());
+    crypto::AppendU64(announced, ChunkCount(expected_size));
     Impl::Txn t = impl_->Begin();
-    impl_->catalog->Put(0, pending_key, std::string(keys.names.bytes().view()));
+    impl_->catalog->Put(0, pending_key, Str(announced));
     EVAULT_TRY(impl_->Commit(t));
   }
 
@@ -599,12 +609,14 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
   crypto::Digest sha256(crypto::Digest::Algorithm::kSha256);
   Bytes sealed;
   sealed.reserve(crypto::MaxSealedChunkSize());
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch;  // one chunk at a time: without the WAL, batching saves nothing
   std::vector<Bytes> written_names;
   std::uint64_t index = 0, total = 0;
 
   auto cleanup = [&]() {
-    // Best effort: remove the chunks of an attachment that will never be visible.
+    // Best effort: remove the chunks of an attachment that will never be visible. The
+    // deletes go through the WAL, so the Commit below (synced) makes them durable
+    // before the "pend/" entry goes; if either fails, the next Open sweeps.
     rocksdb::WriteBatch undo;
     for (const auto& name : written_names) undo.Delete(impl_->chunks, Slice(name));
     (void)impl_->WriteDb(rocksdb::WriteOptions(), undo, "removing unfinished attachment chunks");
@@ -612,14 +624,11 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
     impl_->catalog->Delete(0, pending_key);
     (void)impl_->Commit(t);
   };
-  auto flush = [&]() -> Status {
-    if (batch.Count() == 0) return Ok();
-    rocksdb::WriteOptions options;
-    auto s = impl_->WriteDb(options, batch, "storing attachment chunks");
-    batch.Clear();
-    return s;
-  };
 
+  // Each chunk goes to the chunks family without the write-ahead log (Impl::
+  // ChunkWriteOptions): RocksDB's background flushes write it once, into a blob file,
+  // while this thread reads and seals the next ones. FlushChunks below waits until all
+  // of them are synced; only then does the manifest commit.
   EVAULT_ASSIGN_OR_RETURN(std::size_t current_len, ReadFull(fd, current.span()));
   while (true) {
     std::size_t next_len = 0;
@@ -637,22 +646,21 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
     sealed.clear();
     keys.cipher.SealChunk(index, is_last, plain, sealed);
     Bytes name = Impl::ChunkName(keys.names, index);
+    batch.Clear();
     batch.Put(impl_->chunks, Slice(name), Slice(sealed));
     written_names.push_back(std::move(name));
+    if (auto s = impl_->WriteDb(Impl::ChunkWriteOptions(), batch, "storing attachment chunks"); !s) {
+      cleanup();
+      return std::unexpected(s.error());
+    }
     total += current_len;
     ++index;
     if (progress) progress(total, std::max(total, expected_size));
-    if (batch.Count() >= kChunksPerBatch) {
-      if (auto s = flush(); !s) {
-        cleanup();
-        return std::unexpected(s.error());
-      }
-    }
     if (is_last) break;
     std::swap(current, next);
     current_len = next_len;
   }
-  if (auto s = flush(); !s) {
+  if (auto s = impl_->FlushChunks("storing attachment chunks"); !s) {
     cleanup();
     return std::unexpected(s.error());
   }
@@ -745,17 +753,33 @@ Status Vault::Impl::StreamAttachment(std::string_view attachment_id, const SinkF
   EVAULT_ASSIGN_OR_RETURN(AttachmentInfo info, AttachmentFromBody(body, attachment_id));
   auto keys = KeysFor(manifest.content_key, manifest.identity.logical_id);
 
+  // Chunk i+1 is read (disk, RocksDB's checksum) on another thread while this one opens,
+  // hashes and hands on chunk i, so reading and decrypting overlap on two cores. Only
+  // this thread sees plaintext; a pending read is waited for on every return (a
+  // std::async future's destructor). Where no thread can be started (libstdc++), the
+  // read runs deferred, in get().
+  struct Fetched {
+    rocksdb::Status status;
+    rocksdb::PinnableSlice raw;
+  };
+  auto fetch = [this, &keys](std::uint64_t i) {
+    auto f = std::make_unique<Fetched>();
+    f->status = db->Get(rocksdb::ReadOptions(), chunks, Slice(Impl::ChunkName(keys.names, i)), &f->raw);
+    return f;
+  };
+  constexpr auto kOverlap = std::launch::async | std::launch::deferred;
   SecretBytes plain(crypto::MaxSealedChunkSize());
   crypto::Digest sha256(crypto::Digest::Algorithm::kSha256);
   std::uint64_t total = 0;
+  std::future<std::unique_ptr<Fetched>> next = std::async(kOverlap, fetch, 0);
   for (std::uint64_t i = 0; i < info.chunks; ++i) {
-    rocksdb::PinnableSlice raw;
-    const Bytes name = Impl::ChunkName(keys.names, i);
-    auto s = db->Get(rocksdb::ReadOptions(), chunks, Slice(name), &raw);
-    if (s.IsNotFound()) {
+    const std::unique_ptr<Fetched> got = next.get();
+    if (i + 1 < info.chunks) next = std::async(kOverlap, fetch, i + 1);
+    const rocksdb::PinnableSlice& raw = got->raw;
+    if (got->status.IsNotFound()) {
       return Fail(ErrorCode::kTampered, fmt::format("attachment {}: chunk {} is missing", attachment_id, i));
     }
-    EVAULT_TRY(FromRocks(s, "reading an attachment chunk"));
+    EVAULT_TRY(FromRocks(got->status, "reading an attachment chunk"));
     auto length = keys.cipher.OpenChunk(i, i + 1 == info.chunks,
                                         AsBytes(std::string_view(raw.data(), raw.size())), plain.span());
     if (!length) {
