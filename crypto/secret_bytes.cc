@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/sanitizers.h"
+
 namespace evault::crypto {
 
 void EnsureSodium() {
@@ -17,18 +19,6 @@ void EnsureSodium() {
 }
 
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 
 // Small secrets (keys, object bodies, index blocks) come from slabs of locked memory,
 // carved into slots of power-of-two sizes and zeroed when given back. sodium_malloc per

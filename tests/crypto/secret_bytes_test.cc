@@ -9,24 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/sanitizers.h"
 #include "tests/crypto/test_util.h"
 
 namespace evault::crypto {
 namespace {
 
 using testing::Pattern;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 using testing::ToBytes;
 
 static_assert(!std::is_copy_constructible_v<SecretBytes>, "a secret must not be copied implicitly");

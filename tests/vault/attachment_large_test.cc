@@ -16,17 +16,8 @@
 #include <string>
 
 #include "crypto/digest.h"
+#include "crypto/sanitizers.h"
 #include "tests/vault/test_util.h"
-
-// gcc says __SANITIZE_ADDRESS__; clang says __has_feature(address_sanitizer).
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EVAULT_HAS_ASAN 1
-#endif
-#endif
-#ifndef EVAULT_HAS_ASAN
-#define EVAULT_HAS_ASAN 0
-#endif
 
 namespace evault::vault {
 namespace {
@@ -199,13 +190,9 @@ TEST(AttachmentLargeTest, TwoHundredMiBRoundTripInBoundedMemory) {
   EXPECT_STREQ(report.manifest_sha256, report.file_sha256);
   EXPECT_STREQ(report.read_sha256, report.file_sha256);
   EXPECT_GT(report.peak_rss_kib, 0u);
-#if defined(__SANITIZE_ADDRESS__) || EVAULT_HAS_ASAN
   // AddressSanitizer's quarantine keeps freed memory mapped: the bound is measured in the
-  // normal build; here only the round trip is checked.
-  const bool measure_memory = false;
-#else
-  const bool measure_memory = true;
-#endif
+  // normal build; there only the round trip is checked.
+  const bool measure_memory = !crypto::kAddressSanitizer;
   if (measure_memory) {
     EXPECT_LT(report.peak_rss_kib, kMemoryLimitKiB) << "peak RSS " << report.peak_rss_kib / 1024 << " MiB";
   }
