@@ -13,37 +13,19 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include "tests/vault/test_util.h"
 #include "vault/vault.h"
 
 namespace evault::vault {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CountChunks;
 
 const crypto::PassphraseKdfParams kFastKdf() { return crypto::PassphraseKdfParams::New(2, 64ull << 20); }
 crypto::SecretBytes Passphrase() { return crypto::SecretBytes::CopyFrom(std::string_view("crash test passphrase")); }
 
 constexpr char kRecord[] = R"({"kind":"detention","title":"crash test record"})";
-
-// Counts the keys in the vault's chunk column family, straight from RocksDB.
-std::size_t CountChunks(const fs::path& vault_dir) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {"chunks", rocksdb::ColumnFamilyOptions()}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  rocksdb::DBOptions options;
-  auto s = rocksdb::DB::OpenForReadOnly(options, (vault_dir / "db").string(), families, &handles, &db);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  if (!s.ok()) return SIZE_MAX;
-  std::size_t count = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
-  it.reset();
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-  return count;
-}
 
 // The upload runs in a child that is this test binary executed afresh (its main runs
 // RunUploadChild when told to through the environment): a child merely forked

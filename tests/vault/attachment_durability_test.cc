@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using crypto::Bytes;
+using testing::CountChunks;
 using testing::CreateAndOpen;
 using testing::OpenOrNull;
 using testing::ScopedTempDir;
@@ -88,24 +89,6 @@ class CountingFs : public rocksdb::FileSystemWrapper {
     bool blob_;
   };
 };
-
-// Keys in the vault's chunk column family, straight from RocksDB (the vault closed).
-std::size_t CountChunks(const fs::path& vault_dir) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}, {"chunks", rocksdb::ColumnFamilyOptions()}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), (vault_dir / "db").string(), families, &handles, &db);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  if (!s.ok()) return SIZE_MAX;
-  std::size_t count = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
-  it.reset();
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-  return count;
-}
 
 class AttachmentDurabilityTest : public ::testing::Test {
  protected:

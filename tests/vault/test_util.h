@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <rocksdb/db.h>
 
 #include "crypto/bytes.h"
 #include "crypto/digest.h"
@@ -125,6 +126,24 @@ inline std::unique_ptr<Vault> OpenOrNull(const fs::path& dir, std::string_view p
 }
 
 // A minimal valid record.
+// Keys in a closed vault's chunk column family, read straight from RocksDB.
+inline std::size_t CountChunks(const fs::path& vault_dir) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}, {"chunks", rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), (vault_dir / "db").string(), families, &handles, &db);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return SIZE_MAX;
+  std::size_t count = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
+  it.reset();
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  return count;
+}
+
 inline std::string SimpleRecord(std::string_view title, std::string_view narrative = "") {
   nlohmann::json j = {{"kind", "event"}, {"title", std::string(title)}};
   if (!narrative.empty()) j["narrative"] = std::string(narrative);
