@@ -1,6 +1,7 @@
 // The embedded Store: one RocksDB database in a directory the server owns.
 //
-// Every acknowledged write is a single WriteBatch written with sync = true. Appends,
+// Every acknowledged write is a single WriteBatch written with sync = true (chunks are
+// staged without the WAL and made durable by a flush before their commit: see Upload). Appends,
 // chunk writes and join requests of one vault are serialised by a per-vault mutex, so
 // server sequences stay gap-free and in acknowledgement order, and read-modify-write
 // of the vault's counters is safe. Chunks live in their own column family with
@@ -15,7 +16,8 @@
 //   'a' vault author            -> author_seq u64 | chain hash
 //   'm' vault seq               -> "" (the object at seq is a membership operation)
 //   'j' vault invite_id         -> JoinRequest
-//   'c' vault chunk_id          -> chunk size u64 (cheap existence checks)
+//   'c' vault chunk_id          -> chunk size u64 (committed; cheap existence checks)
+//   'p' vault chunk_id          -> "" (staged by an upload not yet committed)
 //   't' enroll token hash       -> "" (spent)
 // "chunks" column family: vault chunk_id -> sealed chunk.
 #pragma once
@@ -36,6 +38,9 @@ namespace evault::server {
 
 class RocksDbStore final : public Store {
  public:
+  // RocksDB's bound on the files it keeps open (tables and blob files).
+  static constexpr int kMaxOpenFiles = 256;
+
   // Opens (creating if needed, mode 0700) the database in `dir`.
   static Result<std::unique_ptr<RocksDbStore>> Open(const std::filesystem::path& dir);
   ~RocksDbStore() override;
@@ -57,7 +62,7 @@ class RocksDbStore final : public Store {
   Result<std::uint64_t> BytesUsed(crypto::ByteView vault_id) override;
 
   Result<bool> HasChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) override;
-  Result<std::uint64_t> PutChunks(crypto::ByteView vault_id, std::span<const sync::v1::Chunk> chunks) override;
+  Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView vault_id) override;
   Result<std::optional<std::string>> GetChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) override;
 
   Result<bool> PutJoinRequest(const sync::v1::JoinRequest& request) override;
@@ -66,7 +71,10 @@ class RocksDbStore final : public Store {
 
  private:
   struct VaultMeta;
+  class Upload;
   RocksDbStore() = default;
+
+  Status SweepUncommittedChunks();
 
   std::mutex& VaultMutex(crypto::ByteView vault_id);
   Result<std::optional<VaultMeta>> ReadMeta(crypto::ByteView vault_id);

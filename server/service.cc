@@ -472,28 +472,33 @@ grpc::Status VaultSyncService::MissingChunks(ServerContext* context, const sv::M
   return log.Done(grpc::Status::OK);
 }
 
-grpc::Status VaultSyncService::FlushChunks(const Caller& caller, std::vector<sv::Chunk>& batch) {
+grpc::Status VaultSyncService::StageChunks(const Caller& caller, Store::ChunkUpload& upload,
+                                           std::vector<sv::Chunk>& batch) {
   if (batch.empty()) return grpc::Status::OK;
   const ByteView vault_id = View(caller.session.vault_id);
-  std::uint64_t adding = 0;
+  std::uint64_t adding = upload.staged_bytes();
   for (const auto& c : batch) {
     auto has = store_.HasChunk(vault_id, View(c.chunk_id()));
     if (!has) return Internal(has.error());
     if (!*has) adding += c.data().size();
   }
-  // Checked per batch: concurrent uploads to one vault may overshoot by a batch each.
+  // Checked per batch: concurrent uploads to one vault may overshoot by an upload each.
   if (auto quota = CheckQuota(caller.session.vault_id, adding); !quota.ok()) return quota;
-  auto stored = store_.PutChunks(vault_id, batch);
-  if (!stored) return Internal(stored.error());
+  if (auto staged = upload.Stage(batch); !staged) return Internal(staged.error());
   batch.clear();
   return grpc::Status::OK;
 }
 
+// The stream is one upload: chunks are staged in batches as they arrive and become
+// durable and visible together when the stream ends, before the reply. A stream that
+// breaks off stores nothing; the client asks MissingChunks and sends them again.
 grpc::Status VaultSyncService::PutChunks(ServerContext* context, grpc::ServerReader<sv::Chunk>* reader,
                                          sv::PutChunksResponse* response) {
   RpcLog log(logger_, "PutChunks");
   auto caller = Authorise(context, Need::kWriter, log);
   if (!caller) return log.Done(caller.error());
+  auto upload = store_.BeginChunkUpload(View(caller->session.vault_id));
+  if (!upload) return log.Done(Internal(upload.error()));
   std::vector<sv::Chunk> batch;
   std::size_t batch_bytes = 0;
   std::uint64_t received = 0;
@@ -511,12 +516,13 @@ grpc::Status VaultSyncService::PutChunks(ServerContext* context, grpc::ServerRea
     chunk.Clear();
     ++received;
     if (batch_bytes >= kChunkBatchBytes || batch.size() >= kMaxChunkBatchCount) {
-      if (auto s = FlushChunks(*caller, batch); !s.ok()) return log.Done(s);
+      if (auto s = StageChunks(*caller, **upload, batch); !s.ok()) return log.Done(s);
       batch_bytes = 0;
     }
   }
   if (context->IsCancelled()) return log.Done(Refuse(StatusCode::CANCELLED, "the upload was cancelled"));
-  if (auto s = FlushChunks(*caller, batch); !s.ok()) return log.Done(s);
+  if (auto s = StageChunks(*caller, **upload, batch); !s.ok()) return log.Done(s);
+  if (auto committed = (*upload)->Commit(); !committed) return log.Done(Internal(committed.error()));
   response->set_stored(received);
   return log.Done(grpc::Status::OK);
 }

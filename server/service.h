@@ -50,7 +50,7 @@ inline constexpr std::uint32_t kMaxPullLimit = 5000;
 inline constexpr std::size_t kMaxPullBytes = 8 << 20;
 inline constexpr std::size_t kMaxChunkIdsPerCall = 10000;
 inline constexpr std::size_t kMaxChunkBytes = (1 << 20) + (64 << 10);
-inline constexpr std::size_t kChunkBatchBytes = 8 << 20;  // flushed durably at this size
+inline constexpr std::size_t kChunkBatchBytes = 8 << 20;  // staged (quota-checked) at this size
 inline constexpr char kSessionMetadataKey[] = "evault-session";
 
 struct ServiceOptions {
@@ -118,7 +118,7 @@ class VaultSyncService final : public sync::v1::VaultSync::Service {
 
   grpc::Status PushLocked(const Caller& caller, const sync::v1::PushRequest& request,
                           sync::v1::PushResponse& response);
-  grpc::Status FlushChunks(const Caller& caller, std::vector<sync::v1::Chunk>& batch);
+  grpc::Status StageChunks(const Caller& caller, Store::ChunkUpload& upload, std::vector<sync::v1::Chunk>& batch);
   grpc::Status CheckQuota(const std::string& vault_id, std::uint64_t adding);
   // Logs the detail (for the operator) and returns a bare INTERNAL (for the client), or
   // RESOURCE_EXHAUSTED for a full disk.

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -103,11 +104,31 @@ class Store {
   // --- attachment chunks, keyed by (vault, chunk id) ---
 
   virtual Result<bool> HasChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) = 0;
-  // Stores the chunks in one atomic, durable write. Chunks already stored are left
-  // as they are (a chunk id names sealed content, so a re-upload is the same data)
-  // and not counted again. Returns the bytes newly stored.
-  virtual Result<std::uint64_t> PutChunks(crypto::ByteView vault_id,
-                                          std::span<const sync::v1::Chunk> chunks) = 0;
+  // Chunks arrive as an upload: Stage writes them as they come (not yet visible to
+  // HasChunk or GetChunk, and not yet durable), Commit makes every staged chunk durable
+  // and visible in one atomic step. So a backend can write each byte once, streaming,
+  // and pay for durability once per upload. Chunks already stored are left as they are
+  // (a chunk id names sealed content, so a re-upload is the same data) and not counted
+  // again. An upload dropped without Commit leaves nothing visible; the backend
+  // reclaims its staged bytes (RocksDbStore: when it next opens).
+  class ChunkUpload {
+   public:
+    virtual ~ChunkUpload() = default;
+    virtual Status Stage(std::span<const sync::v1::Chunk> chunks) = 0;
+    // Bytes of chunks staged so far that the vault did not hold when staged: what a
+    // quota check must add to BytesUsed.
+    virtual std::uint64_t staged_bytes() const = 0;
+    // Returns the bytes newly stored. Once only.
+    virtual Result<std::uint64_t> Commit() = 0;
+  };
+  // kNotFound if the vault does not exist.
+  virtual Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView vault_id) = 0;
+  // One upload of `chunks`, committed: one atomic, durable write.
+  Result<std::uint64_t> PutChunks(crypto::ByteView vault_id, std::span<const sync::v1::Chunk> chunks) {
+    EVAULT_ASSIGN_OR_RETURN(auto upload, BeginChunkUpload(vault_id));
+    EVAULT_TRY(upload->Stage(chunks));
+    return upload->Commit();
+  }
   virtual Result<std::optional<std::string>> GetChunk(crypto::ByteView vault_id,
                                                       crypto::ByteView chunk_id) = 0;
 

@@ -51,6 +51,11 @@ namespace detail {
 
 constexpr std::size_t kSearchPartitions = 16;
 constexpr char kChunksFamily[] = "chunks";
+// RocksDB's bound on the files it keeps open. Each attachment adds at least one blob
+// file, and by default RocksDB keeps every file it has read open: a 400 MiB vault (67
+// blob files) could not be read back under `ulimit -n 40`, so a large vault would have
+// failed at the usual limit of 1024.
+constexpr int kMaxOpenDbFiles = 256;
 // signing sk (64) | box sk (32) | self key count (1) | self sks (32 each, newest last)
 constexpr std::size_t kLocalSecretsFixedBytes = 64 + 32 + 1;
 constexpr std::size_t kMaxSelfKeys = 8;
@@ -221,6 +226,7 @@ struct Vault::Impl {
     // buys little; RocksDB's default (64 MiB, two of them) was most of an import's heap.
     options.write_buffer_size = 16 << 20;
     options.max_background_flushes = 2;  // see ChunkFamilyOptions
+    options.max_open_files = kMaxOpenDbFiles;
     if (rocksdb::Env* env = testing::DatabaseEnv()) options.env = env;
     return options;
   }

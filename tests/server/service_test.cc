@@ -1340,8 +1340,8 @@ class FlakyStore final : public Store {
   }
   Result<std::uint64_t> BytesUsed(crypto::ByteView v) override { return inner_->BytesUsed(v); }
   Result<bool> HasChunk(crypto::ByteView v, crypto::ByteView c) override { return inner_->HasChunk(v, c); }
-  Result<std::uint64_t> PutChunks(crypto::ByteView v, std::span<const sv::Chunk> c) override {
-    return inner_->PutChunks(v, c);
+  Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView v) override {
+    return inner_->BeginChunkUpload(v);
   }
   Result<std::optional<std::string>> GetChunk(crypto::ByteView v, crypto::ByteView c) override {
     return inner_->GetChunk(v, c);

@@ -290,6 +290,83 @@ TEST_P(StoreConformance, ChunksArePerVaultAndStoredOnce) {
   EXPECT_EQ(refused.error().code, ErrorCode::kNotFound);
 }
 
+TEST_P(StoreConformance, AnUploadIsInvisibleUntilItCommits) {
+  TestVault v;
+  Device owner;
+  World w(store());
+  w.Create(v, owner);
+  const Bytes id1 = crypto::RandomBytes(16), id2 = crypto::RandomBytes(16);
+  std::vector<sync::v1::Chunk> first = {MakeChunk(id1, 5000)}, second = {MakeChunk(id2, 9000), MakeChunk(id1, 5000)};
+  ASSERT_OK_AND_ASSIGN(auto upload, store().BeginChunkUpload(v.id));
+  ASSERT_TRUE(upload->Stage(first).has_value());
+  ASSERT_TRUE(upload->Stage(second).has_value());  // id1 again: staged once
+  EXPECT_EQ(upload->staged_bytes(), 14000u);
+  ASSERT_OK_AND_ASSIGN(bool visible, store().HasChunk(v.id, id1));
+  EXPECT_FALSE(visible);
+  ASSERT_OK_AND_ASSIGN(auto early, store().GetChunk(v.id, id2));
+  EXPECT_FALSE(early.has_value());
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used0, store().BytesUsed(v.id));
+
+  ASSERT_OK_AND_ASSIGN(std::uint64_t added, upload->Commit());
+  EXPECT_EQ(added, 14000u);
+  ASSERT_OK_AND_ASSIGN(auto data, store().GetChunk(v.id, id2));
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, second[0].data());
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used1, store().BytesUsed(v.id));
+  EXPECT_EQ(used1, used0 + 14000);
+  EXPECT_FALSE(upload->Commit().has_value());  // once only
+  EXPECT_FALSE(upload->Stage(first).has_value());
+}
+
+TEST_P(StoreConformance, ADroppedUploadLeavesNothingVisibleAcrossAReopen) {
+  TestVault v;
+  Device owner;
+  World w(store());
+  w.Create(v, owner);
+  const Bytes id = crypto::RandomBytes(16);
+  std::vector<sync::v1::Chunk> chunks = {MakeChunk(id, 70000)};
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used0, store().BytesUsed(v.id));
+  {
+    ASSERT_OK_AND_ASSIGN(auto upload, store().BeginChunkUpload(v.id));
+    ASSERT_TRUE(upload->Stage(chunks).has_value());
+  }  // dropped: the stream broke off
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(bool has, store().HasChunk(v.id, id));
+  EXPECT_FALSE(has);
+  ASSERT_OK_AND_ASSIGN(auto data, store().GetChunk(v.id, id));
+  EXPECT_FALSE(data.has_value());
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used1, store().BytesUsed(v.id));
+  EXPECT_EQ(used1, used0);
+  // The client sends it again, and this time it commits.
+  ASSERT_OK_AND_ASSIGN(std::uint64_t added, store().PutChunks(v.id, chunks));
+  EXPECT_EQ(added, 70000u);
+  ASSERT_OK_AND_ASSIGN(auto again, store().GetChunk(v.id, id));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, chunks[0].data());
+}
+
+TEST_P(StoreConformance, TwoUploadsOfOneChunkCountItOnce) {
+  TestVault v;
+  Device owner;
+  World w(store());
+  w.Create(v, owner);
+  const Bytes id = crypto::RandomBytes(16);
+  std::vector<sync::v1::Chunk> chunks = {MakeChunk(id, 6000)};
+  ASSERT_OK_AND_ASSIGN(auto a, store().BeginChunkUpload(v.id));
+  ASSERT_OK_AND_ASSIGN(auto b, store().BeginChunkUpload(v.id));
+  ASSERT_TRUE(a->Stage(chunks).has_value());
+  ASSERT_TRUE(b->Stage(chunks).has_value());
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used0, store().BytesUsed(v.id));
+  ASSERT_OK_AND_ASSIGN(std::uint64_t by_a, a->Commit());
+  ASSERT_OK_AND_ASSIGN(std::uint64_t by_b, b->Commit());
+  EXPECT_EQ(by_a + by_b, 6000u);
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used1, store().BytesUsed(v.id));
+  EXPECT_EQ(used1, used0 + 6000);
+  ASSERT_OK_AND_ASSIGN(auto data, store().GetChunk(v.id, id));
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(*data, chunks[0].data());
+}
+
 TEST_P(StoreConformance, JoinRequestsFirstOneWins) {
   TestVault v;
   Device owner, a, b;

@@ -330,8 +330,8 @@ class LyingStore final : public server::Store {
   }
   Result<std::uint64_t> BytesUsed(crypto::ByteView v) override { return real_->BytesUsed(v); }
   Result<bool> HasChunk(crypto::ByteView v, crypto::ByteView c) override { return real_->HasChunk(v, c); }
-  Result<std::uint64_t> PutChunks(crypto::ByteView v, std::span<const pb::Chunk> c) override {
-    return real_->PutChunks(v, c);
+  Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView v) override {
+    return real_->BeginChunkUpload(v);
   }
   Result<std::optional<std::string>> GetChunk(crypto::ByteView v, crypto::ByteView c) override {
     return real_->GetChunk(v, c);

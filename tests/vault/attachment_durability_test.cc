@@ -5,6 +5,8 @@
 // writes whole aligned blocks, so a blob file's count rounds up to 4 KiB per flush.)
 #include "vault/vault.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 
 #include "tests/vault/test_util.h"
 #include "vault/testing_env.h"
+#include "vault/vault_impl.h"
 
 namespace evault::vault {
 namespace {
@@ -168,6 +171,44 @@ TEST_F(AttachmentDurabilityTest, FlushFailureIsNoSpaceAndLeavesNothing) {
   EXPECT_EQ(testing::Sha256Hex(back), a.sha256);
   vault_.reset();
   EXPECT_EQ(CountChunks(dir_), 21u);
+}
+
+// Every attachment flushes at least one blob file, and RocksDB would keep each file it
+// reads open: a vault of more files than the process may open must still read back.
+TEST_F(AttachmentDurabilityTest, ReadsBackWithFewerDescriptorsThanFiles) {
+  const fs::path file = WriteFile(5000);  // one chunk, above min_blob_size
+  constexpr std::size_t kAttachments = kMaxOpenDbFiles + 100;
+  std::vector<AttachmentInfo> added;
+  for (std::size_t i = 0; i < kAttachments; ++i) {
+    ASSERT_OK_AND_ASSIGN(AttachmentInfo a, vault_->AddAttachment(record_id_, file));
+    added.push_back(a);
+  }
+  vault_.reset();  // a fresh handle: nothing open yet
+  std::size_t blob_files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_)) blob_files += entry.path().extension() == ".blob";
+  ASSERT_GE(blob_files, kAttachments);
+  vault_ = OpenOrNull(dir_);
+  ASSERT_NE(vault_, nullptr);
+
+  std::size_t open_now = 0;
+  for ([[maybe_unused]] const auto& fd : fs::directory_iterator("/proc/self/fd")) ++open_now;
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit tight = saved;
+  tight.rlim_cur = open_now + kMaxOpenDbFiles + 64;
+  ASSERT_LT(tight.rlim_cur, open_now + blob_files);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::size_t intact = 0;
+  for (const auto& a : added) {
+    auto back = testing::ReadAll(*vault_, a.id);
+    if (!back) {
+      ADD_FAILURE() << back.error().message;
+      break;
+    }
+    intact += testing::Sha256Hex(*back) == a.sha256;
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(intact, added.size());
 }
 
 }  // namespace
