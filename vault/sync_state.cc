@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <charconv>
 #include <functional>
 #include <set>
 
@@ -1126,6 +1127,29 @@ Status SyncState::AuditMembership(const json& subject) {
   return impl_.AuditNow("", audit::action::kMembership, subject);
 }
 
+namespace {
+
+// Whether some custody log has entries its newest checkpoint does not cover. A log of n
+// entries checkpointed in full has its checkpoint under acp/<stream>/<n> (see
+// CheckpointAuditLogs), so one lookup per log answers this; CheckpointAuditLogs itself
+// reads every entry of every log, which made each sync, even one that moved nothing,
+// grow with the number of records. Anything unexpected answers true: the full check
+// then decides, as before.
+Result<bool> CustodyLogsGrew(Vault::Impl& impl) {
+  EVAULT_ASSIGN_OR_RETURN(auto sizes, impl.catalog->Scan(0, "asize/"));
+  for (const auto& [key, value] : sizes) {
+    std::uint64_t size = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), size);
+    if (error != std::errc() || end != value.data() + value.size()) return true;
+    EVAULT_ASSIGN_OR_RETURN(auto checkpoint,
+                            impl.catalog->Get(0, fmt::format("acp/{}/{:016x}", key.substr(6), size)));
+    if (!checkpoint) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Status SyncState::RecordSync(std::size_t pushed, std::size_t pulled, std::size_t uploaded, std::size_t downloaded) {
   Vault::Impl::Txn t = impl_.Begin();
   if ((pushed | pulled | uploaded | downloaded) != 0 && admitted()) {
@@ -1133,7 +1157,8 @@ Status SyncState::RecordSync(std::size_t pushed, std::size_t pulled, std::size_t
                            {{"pushed_objects", pushed}, {"pulled_evidence", pulled}, {"uploaded_chunks", uploaded},
                             {"downloaded_chunks", downloaded}}));
   }
-  EVAULT_TRY(impl_.CheckpointAuditLogs(t));
+  EVAULT_ASSIGN_OR_RETURN(bool grew, CustodyLogsGrew(impl_));
+  if (grew) EVAULT_TRY(impl_.CheckpointAuditLogs(t));
   if (!impl_.catalog->has_staged()) return Ok();
   return impl_.Commit(t);
 }
