@@ -1,6 +1,7 @@
 #include "client/sync_client.h"
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include <fmt/core.h>
@@ -236,8 +237,17 @@ Status UploadChunks(SyncConnection& conn, SyncState& state, SyncReport& report, 
         auto writer = conn.stub().PutChunks(&ctx, &stored);
         std::uint64_t bytes = 0;
         bool write_failed = false;
+        // Chunk i+1 is read while chunk i is on the wire: flushes wrote the blob files
+        // past the page cache, so each read waits for the disk.
+        auto read = [&](int i) {
+          return std::async(std::launch::async, [&state, &missing, i] {
+            return state.ReadChunk(crypto::AsBytes(missing.missing(i)));
+          });
+        };
+        auto next = read(start);
         for (int i = start; i < end; ++i) {
-          EVAULT_ASSIGN_OR_RETURN(std::string data, state.ReadChunk(crypto::AsBytes(missing.missing(i))));
+          EVAULT_ASSIGN_OR_RETURN(std::string data, next.get());
+          if (i + 1 < end) next = read(i + 1);
           pb::Chunk chunk;
           chunk.set_chunk_id(missing.missing(i));
           bytes += data.size();
