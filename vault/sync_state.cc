@@ -222,7 +222,7 @@ Result<std::vector<SyncState::Transfer>> SyncState::PendingDownloads() { return 
 
 Result<std::string> SyncState::ReadChunk(ByteView chunk_id) {
   std::string value;
-  auto s = impl_.db->Get(rocksdb::ReadOptions(), impl_.chunks, Slice(Bytes(chunk_id.begin(), chunk_id.end())), &value);
+  auto s = impl_.db->Get(Vault::Impl::ChunkReadOptions(), impl_.chunks, Slice(Bytes(chunk_id.begin(), chunk_id.end())), &value);
   if (s.IsNotFound()) return Fail(ErrorCode::kNotFound, "a chunk to upload is missing locally");
   EVAULT_TRY(FromRocks(s, "reading a chunk"));
   return value;
@@ -236,7 +236,7 @@ Status SyncState::MarkUploaded(std::string_view attachment_id) {
 
 Result<bool> SyncState::HasChunk(ByteView chunk_id) {
   std::string ignored;
-  auto s = impl_.db->Get(rocksdb::ReadOptions(), impl_.chunks, Slice(Bytes(chunk_id.begin(), chunk_id.end())), &ignored);
+  auto s = impl_.db->Get(Vault::Impl::ChunkReadOptions(), impl_.chunks, Slice(Bytes(chunk_id.begin(), chunk_id.end())), &ignored);
   if (s.IsNotFound()) return false;
   EVAULT_TRY(FromRocks(s, "reading a chunk"));
   return true;

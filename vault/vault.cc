@@ -764,7 +764,7 @@ Status Vault::Impl::StreamAttachment(std::string_view attachment_id, const SinkF
   };
   auto fetch = [this, &keys](std::uint64_t i) {
     auto f = std::make_unique<Fetched>();
-    f->status = db->Get(rocksdb::ReadOptions(), chunks, Slice(Impl::ChunkName(keys.names, i)), &f->raw);
+    f->status = db->Get(Impl::ChunkReadOptions(), chunks, Slice(Impl::ChunkName(keys.names, i)), &f->raw);
     return f;
   };
   constexpr auto kOverlap = std::launch::async | std::launch::deferred;
