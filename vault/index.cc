@@ -1,6 +1,7 @@
 #include "vault/index.h"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/core.h>
 
@@ -20,12 +21,14 @@ namespace {
 // written then reads as a segment of one block.
 constexpr std::string_view kBlockLabel = "evault-index-segment-v1";
 constexpr std::string_view kHeaderLabel = "evault-index-header-v1";
+constexpr std::string_view kMarkerLabel = "evault-index-write-ahead-v1";
+constexpr std::size_t kIdBytes = 16;
 // Per-entry bookkeeping, so the cache bound counts more than the characters.
 constexpr std::size_t kEntryOverhead = 64;
 // Legacy one-piece segments up to this many entries are left as they are.
 constexpr std::uint64_t kLegacySplitEntries = 2048;
 
-std::string NewId() { return std::string(crypto::AsText(crypto::RandomBytes(16))); }
+std::string NewId() { return std::string(crypto::AsText(crypto::RandomBytes(kIdBytes))); }
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -117,9 +120,10 @@ class EncryptedIndex::Cursor {
 
 class EncryptedIndex::Writer {
  public:
-  Writer(const EncryptedIndex& index, rocksdb::WriteBatch& batch) : index_(index), batch_(batch) {}
+  Writer(EncryptedIndex& index, rocksdb::WriteBatch& batch, const WriteFn& write_ahead)
+      : index_(index), batch_(batch), write_ahead_(write_ahead) {}
 
-  void Add(const std::string& key, const Entry& e) {
+  Status Add(const std::string& key, const Entry& e) {
     if (block_.entries_size() == 0) first_key_ = key;
     auto* entry = block_.add_entries();
     entry->set_key(key);
@@ -130,12 +134,22 @@ class EncryptedIndex::Writer {
     }
     block_bytes_ += key.size() + e.value.size() + 8;
     ++entries_;
-    if (block_bytes_ >= index_.options_.block_bytes) FlushBlock();
+    if (block_bytes_ >= index_.options_.block_bytes) return FlushBlock();
+    return Ok();
   }
 
-  // The new segment, or nullopt if nothing was added.
-  std::optional<SegmentRef> Finish() {
-    FlushBlock();
+  // The new segment, or nullopt if nothing was added. The blocks join the commit's
+  // batch only while all a Stage puts there stays within write_ahead_bytes; otherwise
+  // (and once any block of this segment was written ahead) they are written ahead too.
+  Result<std::optional<SegmentRef>> Finish() {
+    EVAULT_TRY(FlushBlock());
+    if (!wrote_ahead_ && index_.batch_block_bytes_ + blocks_bytes_ <= index_.options_.write_ahead_bytes) {
+      for (const auto& [id, sealed] : blocks_) batch_.Put(id, sealed);
+      index_.batch_block_bytes_ += blocks_bytes_;
+    } else if (!blocks_.empty()) {
+      EVAULT_TRY(index_.WriteAhead(blocks_, write_ahead_));
+    }
+    blocks_.clear();
     if (header_.blocks_size() == 0) return std::nullopt;
     SegmentRef ref;
     ref.set_entries(entries_);
@@ -151,23 +165,35 @@ class EncryptedIndex::Writer {
   }
 
  private:
-  void FlushBlock() {
-    if (block_.entries_size() == 0) return;
+  Status FlushBlock() {
+    if (block_.entries_size() == 0) return Ok();
     const std::string id = NewId();
-    batch_.Put(id, index_.Seal(kBlockLabel, id, block_));
+    blocks_.emplace_back(id, index_.Seal(kBlockLabel, id, block_));
+    blocks_bytes_ += blocks_.back().second.size();
     auto* ref = header_.add_blocks();
     ref->set_first_key(first_key_);
     ref->set_id(id);
     ref->set_entries(static_cast<std::uint64_t>(block_.entries_size()));
     block_.Clear();
     block_bytes_ = 0;
+    if (blocks_bytes_ < index_.options_.write_ahead_bytes) return Ok();
+    EVAULT_TRY(index_.WriteAhead(blocks_, write_ahead_));
+    blocks_.clear();
+    blocks_bytes_ = 0;
+    wrote_ahead_ = true;
+    return Ok();
   }
 
-  const EncryptedIndex& index_;
+  EncryptedIndex& index_;
   rocksdb::WriteBatch& batch_;
+  const WriteFn& write_ahead_;
   format::v1::IndexSegment block_;
   std::size_t block_bytes_ = 0;
   std::string first_key_;
+  // Sealed blocks (id, value) not yet written: at most about write_ahead_bytes.
+  std::vector<std::pair<std::string, std::string>> blocks_;
+  std::size_t blocks_bytes_ = 0;
+  bool wrote_ahead_ = false;
   format::v1::IndexSegmentHeader header_;
   std::uint64_t entries_ = 0;
 };
@@ -184,6 +210,7 @@ EncryptedIndex::EncryptedIndex(std::string name, std::size_t partitions, rocksdb
       partitions_(partitions),
       db_(db),
       key_(std::move(key)),
+      marker_names_(crypto::DeriveSubkey(key_, crypto::KeyPurpose::kStorageNames)),
       vault_id_(std::move(vault_id)),
       options_(options),
       cache_(options.cache_bytes) {
@@ -215,9 +242,33 @@ std::string EncryptedIndex::Seal(std::string_view label, const std::string& id,
                                  const google::protobuf::MessageLite& message) const {
   crypto::SecretBytes plain(message.ByteSizeLong());
   message.SerializeToArray(plain.data(), static_cast<int>(plain.size()));
-  crypto::SecretBytes padded = crypto::Pad(plain.span());
+  return Seal(label, id, plain.span());
+}
+
+std::string EncryptedIndex::Seal(std::string_view label, const std::string& id, ByteView plain) const {
+  crypto::SecretBytes padded = crypto::Pad(plain);
   Bytes sealed = crypto::AeadSeal(key_, padded.span(), Ad(label, id));
   return std::string(sealed.begin(), sealed.end());
+}
+
+std::string EncryptedIndex::MarkerKey(std::size_t n) const {
+  return std::string(crypto::AsText(crypto::KeyedHash(marker_names_, crypto::AsBytes(fmt::format("{}/pending/{}", name_, n)))));
+}
+
+Status EncryptedIndex::WriteAhead(const std::vector<std::pair<std::string, std::string>>& blocks,
+                                  const WriteFn& write_ahead) {
+  rocksdb::WriteBatch batch;
+  std::string ids;
+  for (const auto& [id, sealed] : blocks) {
+    batch.Put(id, sealed);
+    ids += id;
+  }
+  const std::string marker = MarkerKey(markers_);
+  batch.Put(marker, Seal(kMarkerLabel, marker, crypto::AsBytes(ids)));
+  // Counted before the write: a write that failed may still have reached the disk.
+  ++markers_;
+  for (const auto& [id, sealed] : blocks) written_ahead_.push_back(id);
+  return write_ahead(batch);
 }
 
 Result<std::string> EncryptedIndex::ReadSealed(const std::string& id, std::string_view what) {
@@ -226,6 +277,11 @@ Result<std::string> EncryptedIndex::ReadSealed(const std::string& id, std::strin
   if (s.IsNotFound()) {
     return Fail(ErrorCode::kCorrupt, fmt::format("a {} of the {} index is missing", what, name_));
   }
+  EVAULT_TRY(ReadStatus(s));
+  return raw.ToString();
+}
+
+Status EncryptedIndex::ReadStatus(const rocksdb::Status& s) const {
   if (s.IsCorruption()) {
     return Fail(ErrorCode::kTampered, fmt::format("the {} index is damaged: {}", name_, s.ToString()));
   }
@@ -233,7 +289,7 @@ Result<std::string> EncryptedIndex::ReadSealed(const std::string& id, std::strin
     return Fail(s.IsNoSpace() ? ErrorCode::kNoSpace : ErrorCode::kIo,
                 fmt::format("reading the {} index failed: {}", name_, s.ToString()));
   }
-  return raw.ToString();
+  return Ok();
 }
 
 Result<std::shared_ptr<const EncryptedIndex::Header>> EncryptedIndex::LoadHeader(const SegmentRef& segment) {
@@ -358,7 +414,8 @@ void EncryptedIndex::Delete(std::size_t partition, std::string key) {
 
 Result<std::optional<SegmentRef>> EncryptedIndex::Merge(const EntryMap& changes,
                                                         const std::vector<SegmentRef>& older,
-                                                        bool drop_tombstones, rocksdb::WriteBatch& batch) {
+                                                        bool drop_tombstones, rocksdb::WriteBatch& batch,
+                                                        const WriteFn& write_ahead) {
   // Sources newest first; on equal keys the newest wins and the others skip theirs.
   std::vector<Cursor> sources;
   sources.reserve(older.size() + 1);
@@ -369,7 +426,7 @@ Result<std::optional<SegmentRef>> EncryptedIndex::Merge(const EntryMap& changes,
     sources.emplace_back(*this, std::move(header), false);
     EVAULT_TRY(sources.back().Seek(""));
   }
-  Writer writer(*this, batch);
+  Writer writer(*this, batch, write_ahead);
   while (true) {
     Cursor* newest = nullptr;
     for (auto& source : sources) {
@@ -377,7 +434,7 @@ Result<std::optional<SegmentRef>> EncryptedIndex::Merge(const EntryMap& changes,
     }
     if (newest == nullptr) break;
     const std::string key = newest->key();
-    if (!(drop_tombstones && newest->entry().deleted)) writer.Add(key, newest->entry());
+    if (!(drop_tombstones && newest->entry().deleted)) EVAULT_TRY(writer.Add(key, newest->entry()));
     for (auto& source : sources) {
       if (source.valid() && source.key() == key) EVAULT_TRY(source.Next());
     }
@@ -396,11 +453,11 @@ std::size_t EncryptedIndex::oversized_legacy_segments() const {
 }
 
 Status EncryptedIndex::SplitOneLegacySegment(format::v1::IndexRoot& next, rocksdb::WriteBatch& batch,
-                                             std::vector<SegmentRef>& replaced) {
+                                             const WriteFn& write_ahead, std::vector<SegmentRef>& replaced) {
   for (auto& partition : *next.mutable_partitions()) {
     for (auto& segment : *partition.mutable_segments()) {
       if (segment.blocked() || segment.entries() <= kLegacySplitEntries) continue;
-      EVAULT_ASSIGN_OR_RETURN(auto blocked, Merge({}, {segment}, /*drop_tombstones=*/false, batch));
+      EVAULT_ASSIGN_OR_RETURN(auto blocked, Merge({}, {segment}, /*drop_tombstones=*/false, batch, write_ahead));
       if (!blocked) return Fail(ErrorCode::kCorrupt, fmt::format("a segment of the {} index is empty", name_));
       replaced.push_back(segment);
       segment = std::move(*blocked);  // same place in the list: same age
@@ -410,15 +467,16 @@ Status EncryptedIndex::SplitOneLegacySegment(format::v1::IndexRoot& next, rocksd
   return Ok();
 }
 
-Result<format::v1::IndexRoot> EncryptedIndex::Stage(rocksdb::WriteBatch& batch) {
+Result<format::v1::IndexRoot> EncryptedIndex::Stage(rocksdb::WriteBatch& batch, const WriteFn& write_ahead) {
   format::v1::IndexRoot next = root_;
   pending_deletes_.clear();
+  batch_block_bytes_ = 0;
   if (rewrite_all_) {
     for (std::size_t p = 0; p < partitions_; ++p) staged_[p];
   }
   std::vector<SegmentRef> merged_away;
   if (std::exchange(split_legacy_, false) && staged_.empty()) {
-    EVAULT_TRY(SplitOneLegacySegment(next, batch, merged_away));
+    EVAULT_TRY(SplitOneLegacySegment(next, batch, write_ahead, merged_away));
   }
   for (auto& [partition, changes] : staged_) {
     auto* segments = next.mutable_partitions(static_cast<int>(partition))->mutable_segments();
@@ -431,7 +489,7 @@ Result<format::v1::IndexRoot> EncryptedIndex::Stage(rocksdb::WriteBatch& batch) 
       segments->RemoveLast();
     }
     // With nothing older left, tombstones have done their job.
-    EVAULT_ASSIGN_OR_RETURN(auto fresh, Merge(changes, older, segments->empty(), batch));
+    EVAULT_ASSIGN_OR_RETURN(auto fresh, Merge(changes, older, segments->empty(), batch, write_ahead));
     if (fresh) *segments->Add() = std::move(*fresh);
     merged_away.insert(merged_away.end(), older.begin(), older.end());
   }
@@ -442,6 +500,10 @@ Result<format::v1::IndexRoot> EncryptedIndex::Stage(rocksdb::WriteBatch& batch) 
       pending_deletes_.push_back(std::move(key));
     }
   }
+  // What earlier stages wrote ahead in vain, and every marker: the new segments' blocks
+  // are in use from this commit on.
+  for (const auto& id : abandoned_) batch.Delete(id);
+  for (std::size_t n = 0; n < markers_; ++n) batch.Delete(MarkerKey(n));
   return next;
 }
 
@@ -453,13 +515,52 @@ void EncryptedIndex::Committed(const format::v1::IndexRoot& root) {
     headers_.erase(old);
   }
   pending_deletes_.clear();
+  written_ahead_.clear();
+  abandoned_.clear();
+  markers_ = 0;
   rewrite_all_ = false;
 }
 
 void EncryptedIndex::Abandon() {
   staged_.clear();
   pending_deletes_.clear();
+  // Still listed by their markers; the next commit deletes them.
+  abandoned_.insert(abandoned_.end(), written_ahead_.begin(), written_ahead_.end());
+  written_ahead_.clear();
   rewrite_all_ = false;
+}
+
+Result<bool> EncryptedIndex::FindAbandonedBlocks() {
+  std::set<std::string> live;
+  bool live_loaded = false;
+  // Markers are written in order, each with its blocks, so a crash leaves 0..n-1.
+  for (std::size_t n = markers_;; ++n) {
+    const std::string marker = MarkerKey(n);
+    rocksdb::PinnableSlice raw;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), marker, &raw);
+    if (s.IsNotFound()) break;
+    EVAULT_TRY(ReadStatus(s));
+    markers_ = n + 1;
+    auto opened = crypto::AeadOpen(key_, crypto::AsBytes(std::string_view(raw.data(), raw.size())), Ad(kMarkerLabel, marker));
+    if (!opened) continue;  // not ours to trust: only the marker goes
+    auto length = crypto::UnpaddedSize(opened->span());
+    if (!length || *length % kIdBytes != 0) continue;
+    if (!live_loaded) {
+      for (const auto& partition : root_.partitions()) {
+        for (const auto& segment : partition.segments()) {
+          EVAULT_ASSIGN_OR_RETURN(auto keys, SegmentKeys(segment));
+          live.insert(keys.begin(), keys.end());
+        }
+      }
+      live_loaded = true;
+    }
+    const std::string_view ids(reinterpret_cast<const char*>(opened->data()), *length);
+    for (std::size_t at = 0; at < ids.size(); at += kIdBytes) {
+      std::string id(ids.substr(at, kIdBytes));
+      if (!live.contains(id)) abandoned_.push_back(std::move(id));
+    }
+  }
+  return markers_ > 0;
 }
 
 }  // namespace evault::vault

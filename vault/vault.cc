@@ -119,6 +119,20 @@ Result<std::string> CreateVaultFiles(const fs::path& dir, const VaultHeader& hea
   return impl->device_id;
 }
 
+// Index blocks written ahead for a commit that never came (the process died during a
+// large merge) are listed by markers, which the next commit deletes with them: one is
+// made now, so they do not wait for the next write.
+Status SweepIndexWriteAhead(Vault::Impl& impl) {
+  bool found = false;
+  for (EncryptedIndex* index : {impl.catalog.get(), impl.search.get()}) {
+    EVAULT_ASSIGN_OR_RETURN(bool left, index->FindAbandonedBlocks());
+    found = found || left;
+  }
+  if (!found) return Ok();
+  Vault::Impl::Txn t = impl.Begin();
+  return impl.Commit(t);
+}
+
 // Everything after the root key is known: the database, the device keys, the state.
 Result<std::unique_ptr<Vault::Impl>> OpenUnlocked(const fs::path& dir, VaultHeader header, SymmetricKey root) {
   auto impl = std::make_unique<Vault::Impl>();
@@ -130,6 +144,7 @@ Result<std::unique_ptr<Vault::Impl>> OpenUnlocked(const fs::path& dir, VaultHead
   EVAULT_TRY(impl->LoadLocalSecrets());
   impl->MakeIndexesAndCodec();
   EVAULT_TRY(impl->LoadRoot());
+  EVAULT_TRY(SweepIndexWriteAhead(*impl));
   EVAULT_TRY(impl->SplitLegacyIndexSegments());
   EVAULT_TRY(impl->LoadMembership());
   EVAULT_TRY(impl->SweepInterruptedUploads());

@@ -619,8 +619,13 @@ struct Vault::Impl {
     t.finished = true;  // from here Commit itself abandons on failure
     const SymmetricKey index_key = crypto::DeriveSubkey(*root, crypto::KeyPurpose::kIndex);
     format::v1::VaultRoot next = state;
-    auto catalog_root = catalog->Stage(t.batch);
-    auto search_root = catalog_root ? search->Stage(t.batch) : decltype(catalog_root)();
+    // A large merge writes its blocks ahead, unsynced (EncryptedIndex::Stage); the
+    // synced write below makes them durable with the root that uses them.
+    const EncryptedIndex::WriteFn write_ahead = [this](rocksdb::WriteBatch& ahead) {
+      return WriteDb(rocksdb::WriteOptions(), ahead, "writing to the vault");
+    };
+    auto catalog_root = catalog->Stage(t.batch, write_ahead);
+    auto search_root = catalog_root ? search->Stage(t.batch, write_ahead) : decltype(catalog_root)();
     if (!catalog_root || !search_root) {
       catalog->Abandon();
       search->Abandon();

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -50,10 +51,20 @@ class IndexTest : public ::testing::Test {
     return options;
   }
 
+  // Writes a large merge's blocks ahead of the commit, as the vault does (unsynced).
+  EncryptedIndex::WriteFn WriteAhead() {
+    return [this](rocksdb::WriteBatch& batch) -> Status {
+      ++write_aheads_;
+      auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+      if (!s.ok()) return Fail(ErrorCode::kIo, s.ToString());
+      return Ok();
+    };
+  }
+
   // Stages, writes and commits, as the vault does.
   Status Commit(EncryptedIndex& index) {
     rocksdb::WriteBatch batch;
-    auto root = index.Stage(batch);
+    auto root = index.Stage(batch, WriteAhead());
     if (!root) {
       index.Abandon();
       return std::unexpected(root.error());
@@ -95,6 +106,7 @@ class IndexTest : public ::testing::Test {
 
   ScopedTempDir dir_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::size_t write_aheads_ = 0;  // batches written ahead of a commit
   crypto::SymmetricKey key_ = crypto::SymmetricKey::Generate();
   crypto::Bytes vault_id_ = crypto::RandomBytes(16);
 };
@@ -144,7 +156,7 @@ TEST_F(IndexTest, StagedChangesVisibleAndAbandonDiscards) {
   EXPECT_EQ(staged, (Entries{{"k2", "v2"}}));
   // Stage, then abandon (the write "failed"): nothing changes.
   rocksdb::WriteBatch batch;
-  ASSERT_OK_AND_ASSIGN(auto root, index->Stage(batch));
+  ASSERT_OK_AND_ASSIGN(auto root, index->Stage(batch, WriteAhead()));
   (void)root;
   index->Abandon();
   EXPECT_FALSE(index->has_staged());
@@ -180,12 +192,15 @@ TEST_F(IndexTest, NewestWinsAndDeletesHideOlderSegments) {
 
 // Hundreds of small transactions of random puts and deletes, compared after every one
 // with a std::map, and again through a freshly loaded index at the end; with blocks
-// large enough to hold any segment whole, and with blocks of a few entries.
-class IndexModelTest : public IndexTest, public ::testing::WithParamInterface<bool> {};
+// large enough to hold any segment whole, with blocks of a few entries, and with those
+// blocks written ahead of the commit for all but the smallest merges.
+enum class Layout { kWholeSegments, kTinyBlocks, kWrittenAhead };
+class IndexModelTest : public IndexTest, public ::testing::WithParamInterface<Layout> {};
 
 TEST_P(IndexModelTest, MatchesModelThroughManyMergingTransactions) {
   constexpr std::size_t kPartitions = 4;
-  const EncryptedIndex::Options options = GetParam() ? TinyBlocks() : EncryptedIndex::Options();
+  EncryptedIndex::Options options = GetParam() == Layout::kWholeSegments ? EncryptedIndex::Options() : TinyBlocks();
+  if (GetParam() == Layout::kWrittenAhead) options.write_ahead_bytes = 512;
   auto index = MakeIndex(kPartitions, "test", options);
   std::map<std::string, std::string> model[kPartitions];
   std::mt19937_64 rng(20240611);
@@ -220,11 +235,17 @@ TEST_P(IndexModelTest, MatchesModelThroughManyMergingTransactions) {
   // would be ~100 per partition.
   const auto bound = static_cast<std::size_t>(2 * std::log2(static_cast<double>(operations)) + 2);
   EXPECT_LE(max_segments_seen, bound);
-  // Merged-away segments (headers and blocks) are deleted from the database.
+  // Merged-away segments (headers and blocks) are deleted from the database, and so
+  // are the write-ahead markers.
   EXPECT_EQ(KeysInDb(), SegmentKeyCount(*index));
-  if (GetParam()) {
+  if (GetParam() != Layout::kWholeSegments) {
     EXPECT_GT(KeysInDb(), SegmentCount(index->root())) << "no segment was cut into blocks";
     EXPECT_LE(index->cached_bytes(), options.cache_bytes);
+  }
+  if (GetParam() == Layout::kWrittenAhead) {
+    EXPECT_GT(write_aheads_, 100u) << "merges were not written ahead";
+  } else {
+    EXPECT_EQ(write_aheads_, 0u) << "small merges were written ahead";
   }
 
   auto reloaded = MakeIndex(kPartitions, "test", options);
@@ -241,8 +262,16 @@ TEST_P(IndexModelTest, MatchesModelThroughManyMergingTransactions) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(BlockSizes, IndexModelTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "TinyBlocks" : "WholeSegments"; });
+INSTANTIATE_TEST_SUITE_P(BlockSizes, IndexModelTest,
+                         ::testing::Values(Layout::kWholeSegments, Layout::kTinyBlocks, Layout::kWrittenAhead),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Layout::kWholeSegments: return "WholeSegments";
+                             case Layout::kTinyBlocks: return "TinyBlocks";
+                             case Layout::kWrittenAhead: return "WrittenAhead";
+                           }
+                           return "";
+                         });
 
 // A large segment is read a block at a time: lookups and prefix scans anywhere in it
 // are right, and the decrypted blocks kept never exceed the cache bound.
@@ -295,6 +324,217 @@ TEST_F(IndexTest, SegmentsAreCiphertext) {
     EXPECT_EQ(it->value().ToString().find("MARKER"), std::string::npos);
   }
   EXPECT_EQ(n, 1u);
+}
+
+// --- Write-ahead: a large merge's blocks reach the database before its commit -------
+
+class IndexWriteAheadTest : public IndexTest {
+ protected:
+  // Blocks of about 1 KiB, 8 KiB of them at most in the commit's batch.
+  static EncryptedIndex::Options SmallWriteAhead() {
+    EncryptedIndex::Options options;
+    options.block_bytes = 1024;
+    options.write_ahead_bytes = 8 << 10;
+    return options;
+  }
+  // About 200 KiB of entries, all in partition 0.
+  static std::map<std::string, std::string> Many(std::string_view tag, int n = 4000) {
+    std::map<std::string, std::string> out;
+    for (int i = 0; i < n; ++i) out[fmt::format("t/{:05}/{}", i, tag)] = fmt::format("value {} of {}", i, tag);
+    return out;
+  }
+  static void PutAll(EncryptedIndex& index, const std::map<std::string, std::string>& entries) {
+    for (const auto& [k, v] : entries) index.Put(0, k, v);
+  }
+  void ExpectContents(const format::v1::IndexRoot& root, const std::map<std::string, std::string>& want) {
+    auto fresh = MakeIndex(1, "test", SmallWriteAhead());
+    ASSERT_OK(fresh->Load(root));
+    ASSERT_OK_AND_ASSIGN(Entries got, fresh->Scan(0, ""));
+    EXPECT_EQ(got, Entries(want.begin(), want.end()));
+  }
+  // The name of write-ahead marker `n` of the index "test" (a keyed hash; see
+  // EncryptedIndex::MarkerKey), so tests can alter or remove one.
+  std::string MarkerKey(std::size_t n) const {
+    const auto names = crypto::DeriveSubkey(key_, crypto::KeyPurpose::kStorageNames);
+    return std::string(crypto::AsText(crypto::KeyedHash(names, crypto::AsBytes(fmt::format("test/pending/{}", n)))));
+  }
+  bool Exists(const std::string& key) {
+    std::string v;
+    return db_->Get(rocksdb::ReadOptions(), key, &v).ok();
+  }
+};
+
+// The commit's batch holds at most write_ahead_bytes of blocks (plus the header): the
+// rest went ahead in batches of that size, and the segment reads back whole.
+TEST_F(IndexWriteAheadTest, LargeMergeIsWrittenAheadAndReadsBack) {
+  const auto options = SmallWriteAhead();
+  auto index = MakeIndex(1, "test", options);
+  const auto entries = Many("a");
+  PutAll(*index, entries);
+  rocksdb::WriteBatch batch;
+  ASSERT_OK_AND_ASSIGN(auto root, index->Stage(batch, WriteAhead()));
+  EXPECT_GT(write_aheads_, 10u);
+  EXPECT_LT(batch.GetDataSize(), 2 * options.write_ahead_bytes) << "the merge's output waits in the commit's batch";
+  EXPECT_TRUE(Exists(MarkerKey(0)));
+  ASSERT_TRUE(db_->Write(rocksdb::WriteOptions(), &batch).ok());
+  index->Committed(root);
+  EXPECT_FALSE(Exists(MarkerKey(0))) << "the commit left its write-ahead marker";
+  EXPECT_EQ(KeysInDb(), SegmentKeyCount(*index));
+  ExpectContents(index->root(), entries);
+}
+
+// Writing ahead changes where blocks are written, not what: the same entries give
+// blocks of the same sealed (padded) sizes either way.
+TEST_F(IndexWriteAheadTest, WrittenAheadBlocksAreSealedAlike) {
+  auto sizes = [&](std::size_t write_ahead_bytes) {
+    auto options = SmallWriteAhead();
+    options.write_ahead_bytes = write_ahead_bytes;
+    auto index = MakeIndex(1, "test", options);
+    PutAll(*index, Many("a"));
+    EXPECT_OK(Commit(*index));
+    std::vector<std::size_t> out;
+    auto keys = index->SegmentKeys(index->root().partitions(0).segments(0));
+    EXPECT_TRUE(keys.has_value());
+    for (const auto& key : *keys) {
+      std::string v;
+      EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), key, &v).ok());
+      out.push_back(v.size());
+    }
+    std::sort(out.begin() + 1, out.end());  // the header first, then the blocks
+    return out;
+  };
+  const auto in_batch = sizes(std::size_t{1} << 30);
+  EXPECT_EQ(write_aheads_, 0u);
+  const auto ahead = sizes(8 << 10);
+  EXPECT_GT(write_aheads_, 10u);
+  EXPECT_GT(in_batch.size(), 100u);
+  EXPECT_EQ(in_batch, ahead);
+}
+
+// A transaction abandoned after writing ahead (its commit failed) changes nothing
+// visible; the next commit deletes the blocks and markers it left.
+TEST_F(IndexWriteAheadTest, AbandonedWriteAheadIsDeletedByTheNextCommit) {
+  auto index = MakeIndex(1, "test", SmallWriteAhead());
+  index->Put(0, "base", "1");
+  ASSERT_OK(Commit(*index));
+  const std::size_t keys_before = KeysInDb();
+  PutAll(*index, Many("a"));
+  rocksdb::WriteBatch batch;
+  ASSERT_OK_AND_ASSIGN(auto root, index->Stage(batch, WriteAhead()));
+  (void)root;
+  index->Abandon();
+  EXPECT_GT(KeysInDb(), keys_before + 100) << "nothing was written ahead";
+  ExpectContents(index->root(), {{"base", "1"}});
+
+  index->Put(0, "next", "2");
+  ASSERT_OK(Commit(*index));
+  EXPECT_EQ(KeysInDb(), SegmentKeyCount(*index)) << "the abandoned blocks or markers were left behind";
+  EXPECT_FALSE(Exists(MarkerKey(0)));
+  ExpectContents(index->root(), {{"base", "1"}, {"next", "2"}});
+}
+
+// The process dies between writing ahead and committing: a fresh index over the old
+// root reads the old contents, finds the markers, and its next commit deletes every
+// block they list.
+TEST_F(IndexWriteAheadTest, CrashAfterWriteAheadLeavesTheOldIndexAndIsSwept) {
+  auto index = MakeIndex(1, "test", SmallWriteAhead());
+  const auto base = Many("base", 500);
+  PutAll(*index, base);
+  ASSERT_OK(Commit(*index));
+  const format::v1::IndexRoot old_root = index->root();
+  const std::size_t keys_before = KeysInDb();
+  PutAll(*index, Many("a"));
+  rocksdb::WriteBatch batch;
+  ASSERT_OK_AND_ASSIGN(auto root, index->Stage(batch, WriteAhead()));
+  (void)root;
+  index.reset();  // the crash: neither Committed nor Abandon
+  EXPECT_GT(KeysInDb(), keys_before + 100);
+
+  auto reopened = MakeIndex(1, "test", SmallWriteAhead());
+  ASSERT_OK(reopened->Load(old_root));
+  ExpectContents(old_root, base);
+  ASSERT_OK_AND_ASSIGN(bool found, reopened->FindAbandonedBlocks());
+  EXPECT_TRUE(found);
+  ASSERT_OK(Commit(*reopened));  // the sweep: a commit with nothing staged
+  EXPECT_EQ(KeysInDb(), keys_before) << "orphaned blocks or markers survived the sweep";
+  ExpectContents(reopened->root(), base);
+
+  auto again = MakeIndex(1, "test", SmallWriteAhead());
+  ASSERT_OK(again->Load(reopened->root()));
+  ASSERT_OK_AND_ASSIGN(found, again->FindAbandonedBlocks());
+  EXPECT_FALSE(found);
+}
+
+// Markers are only trusted to name blocks nobody uses: an altered marker is deleted
+// without deleting what it lists, a missing one leaves its blocks (and stops the
+// sweep, which expects markers 0..n-1), and a replayed marker of a committed merge,
+// whose blocks are now in use, deletes none of them. Open never fails for it.
+TEST_F(IndexWriteAheadTest, AlteredMissingOrReplayedMarkersNeverBreakTheIndex) {
+  auto index = MakeIndex(1, "test", SmallWriteAhead());
+  const auto base = Many("base");
+  PutAll(*index, base);
+  rocksdb::WriteBatch batch;
+  ASSERT_OK_AND_ASSIGN(auto root, index->Stage(batch, WriteAhead()));
+  std::string replayed;
+  ASSERT_TRUE(db_->Get(rocksdb::ReadOptions(), MarkerKey(0), &replayed).ok());
+  ASSERT_TRUE(db_->Write(rocksdb::WriteOptions(), &batch).ok());
+  index->Committed(root);
+  const std::size_t keys_committed = KeysInDb();
+
+  // A replayed marker: found, but what it lists is in use.
+  ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), MarkerKey(0), replayed).ok());
+  {
+    auto reopened = MakeIndex(1, "test", SmallWriteAhead());
+    ASSERT_OK(reopened->Load(root));
+    ASSERT_OK_AND_ASSIGN(bool found, reopened->FindAbandonedBlocks());
+    EXPECT_TRUE(found);
+    ASSERT_OK(Commit(*reopened));
+    EXPECT_EQ(KeysInDb(), keys_committed) << "the replayed marker was not deleted";
+    ExpectContents(reopened->root(), base);
+  }
+
+  // A crash after writing ahead, then marker 0 altered: the blocks it lists stay, the
+  // rest are swept, and the index reads as before.
+  auto crashed = MakeIndex(1, "test", SmallWriteAhead());
+  ASSERT_OK(crashed->Load(root));
+  PutAll(*crashed, Many("a"));
+  rocksdb::WriteBatch lost;
+  ASSERT_OK_AND_ASSIGN(auto unused, crashed->Stage(lost, WriteAhead()));
+  (void)unused;
+  crashed.reset();
+  ASSERT_TRUE(Exists(MarkerKey(2)));
+  std::string marker0;
+  ASSERT_TRUE(db_->Get(rocksdb::ReadOptions(), MarkerKey(0), &marker0).ok());
+  std::string altered = marker0;
+  altered[altered.size() / 2] ^= 0x01;
+  ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), MarkerKey(0), altered).ok());
+  const std::size_t keys_crashed = KeysInDb();
+  {
+    auto reopened = MakeIndex(1, "test", SmallWriteAhead());
+    ASSERT_OK(reopened->Load(root));
+    ASSERT_OK_AND_ASSIGN(bool found, reopened->FindAbandonedBlocks());
+    EXPECT_TRUE(found);
+    ASSERT_OK(Commit(*reopened));
+    EXPECT_FALSE(Exists(MarkerKey(0)));
+    EXPECT_FALSE(Exists(MarkerKey(2)));
+    EXPECT_GT(KeysInDb(), keys_committed) << "the blocks an altered marker lists were deleted";
+    EXPECT_LT(KeysInDb(), keys_crashed - 2) << "the blocks of authentic markers were not swept";
+    ExpectContents(reopened->root(), base);
+  }
+
+  // Marker 0 gone: the sweep finds nothing and changes nothing.
+  auto crashed_again = MakeIndex(1, "test", SmallWriteAhead());
+  ASSERT_OK(crashed_again->Load(root));
+  PutAll(*crashed_again, Many("b"));
+  rocksdb::WriteBatch lost_again;
+  ASSERT_OK_AND_ASSIGN(unused, crashed_again->Stage(lost_again, WriteAhead()));
+  crashed_again.reset();
+  ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), MarkerKey(0)).ok());
+  auto reopened = MakeIndex(1, "test", SmallWriteAhead());
+  ASSERT_OK(reopened->Load(root));
+  ASSERT_OK_AND_ASSIGN(bool found, reopened->FindAbandonedBlocks());
+  EXPECT_FALSE(found);
+  ExpectContents(root, base);
 }
 
 class IndexAttackTest : public IndexTest {
