@@ -317,7 +317,9 @@ std::vector<Operation> Operations() {
                        if (p.find("IO error") == std::string::npos && p.find("no space") == std::string::npos) {
                          r.wrong.push_back("VerifyAuditLog reports a problem that is not the I/O fault: " + p);
                        } else if (r.status) {
-                         r.status = Fail(ErrorCode::kIo, p);  // reported as a problem; see AuditVerifyUnderReadFault
+                         // Reported as a problem; see AuditVerifyUnderReadFault.
+                         const bool full = p.find("no space") != std::string::npos;
+                         r.status = Fail(full ? ErrorCode::kNoSpace : ErrorCode::kIo, p);
                        }
                      }
                    }
