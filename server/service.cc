@@ -490,8 +490,10 @@ grpc::Status VaultSyncService::StageChunks(const Caller& caller, Store::ChunkUpl
 }
 
 // The stream is one upload: chunks are staged in batches as they arrive and become
-// durable and visible together when the stream ends, before the reply. A stream that
-// breaks off stores nothing; the client asks MissingChunks and sends them again.
+// durable and visible together when the stream ends, before the reply, so a fast
+// stream pays for one flush. A slow one also commits every chunk_commit_interval; a
+// stream that breaks off loses only what arrived since its last commit, and the client
+// asks MissingChunks and sends that again.
 grpc::Status VaultSyncService::PutChunks(ServerContext* context, grpc::ServerReader<sv::Chunk>* reader,
                                          sv::PutChunksResponse* response) {
   RpcLog log(logger_, "PutChunks");
@@ -502,6 +504,7 @@ grpc::Status VaultSyncService::PutChunks(ServerContext* context, grpc::ServerRea
   std::vector<sv::Chunk> batch;
   std::size_t batch_bytes = 0;
   std::uint64_t received = 0;
+  auto last_commit = Clock::now();
   sv::Chunk chunk;
   while (reader->Read(&chunk)) {
     log.AddBytes(chunk.ByteSizeLong());
@@ -518,6 +521,12 @@ grpc::Status VaultSyncService::PutChunks(ServerContext* context, grpc::ServerRea
     if (batch_bytes >= kChunkBatchBytes || batch.size() >= kMaxChunkBatchCount) {
       if (auto s = StageChunks(*caller, **upload, batch); !s.ok()) return log.Done(s);
       batch_bytes = 0;
+      if (Clock::now() - last_commit >= options_.chunk_commit_interval) {
+        if (auto committed = (*upload)->Commit(); !committed) return log.Done(Internal(committed.error()));
+        upload = store_.BeginChunkUpload(View(caller->session.vault_id));
+        if (!upload) return log.Done(Internal(upload.error()));
+        last_commit = Clock::now();
+      }
     }
   }
   if (context->IsCancelled()) return log.Done(Refuse(StatusCode::CANCELLED, "the upload was cancelled"));

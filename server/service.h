@@ -61,6 +61,10 @@ struct ServiceOptions {
   AuthTable::Limits auth_limits;
   LogLevel log_level = LogLevel::kInfo;
   Logger::Sink log_sink;  // default: stderr
+  // A chunk stream commits what it has staged once this long has passed since its last
+  // commit (at a batch boundary), not only when it ends: over a slow link a stream may
+  // outlive the client's deadline, and what arrived must not be lost with it.
+  std::chrono::milliseconds chunk_commit_interval{5000};
 };
 
 class VaultSyncService final : public sync::v1::VaultSync::Service {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -1194,6 +1195,41 @@ TEST_F(RoleKeysTest, AForgedOperationFromANonMemberIsRefused) {
 }
 
 // --- chunks ------------------------------------------------------------------------------
+
+// A stream that breaks off keeps what it committed: with a commit interval of zero the
+// server commits after every 8 MiB batch, as it would on a slow link after 5 s.
+TEST_F(ServiceTest, ABrokenChunkStreamKeepsItsCommittedBatches) {
+  Start([](ServiceOptions& o) { o.chunk_commit_interval = std::chrono::milliseconds(0); });
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  std::vector<Bytes> ids;
+  grpc::ClientContext context;
+  owner_client_->Prepare(context);
+  sv::PutChunksResponse response;
+  auto writer = owner_client_->stub().PutChunks(&context, &response);
+  for (int i = 0; i < 9; ++i) {  // one full batch of 8 MiB, then one more chunk
+    sv::Chunk c;
+    ids.push_back(crypto::RandomBytes(16));
+    c.set_chunk_id(Str(ids.back()));
+    c.set_data(Str(crypto::RandomBytes(1 << 20)));
+    ASSERT_TRUE(writer->Write(c));
+  }
+  // The batch is committed while the stream is still open; then the connection breaks.
+  sv::MissingChunksRequest ask;
+  for (const auto& id : ids) ask.add_chunk_ids(Str(id));
+  sv::MissingChunksResponse missing;
+  for (int tries = 0; tries < 200; ++tries) {
+    grpc::ClientContext c;
+    owner_client_->Prepare(c);
+    missing.Clear();
+    ASSERT_TRUE(owner_client_->stub().MissingChunks(&c, ask, &missing).ok());
+    if (missing.missing_size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  context.TryCancel();
+  (void)writer->Finish();
+  ASSERT_EQ(missing.missing_size(), 1);
+  EXPECT_EQ(missing.missing(0), Str(ids[8]));
+}
 
 TEST_F(ServiceTest, ChunksMissingPutGet) {
   ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
