@@ -1,7 +1,9 @@
 #include "client/sync_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
+#include <span>
 #include <thread>
 
 #include <fmt/core.h>
@@ -26,6 +28,9 @@ namespace {
 
 constexpr int kAttempts = 5;
 constexpr std::size_t kChunksPerStream = 32;
+constexpr std::size_t kFirstStreamChunks = 4;
+constexpr auto kStreamTarget = std::chrono::seconds(20);    // an upload stream's length, at the last rate
+constexpr auto kStreamDeadline = std::chrono::seconds(120);
 constexpr std::size_t kPushObjects = 500;
 constexpr std::size_t kPushBytes = 4 << 20;
 
@@ -215,61 +220,99 @@ class SyncConnection {
 
 namespace {
 
+// Which of `ids` the server lacks, in order.
+Result<std::vector<std::string>> MissingOnServer(SyncConnection& conn, std::span<const std::string> ids) {
+  pb::MissingChunksRequest ask;
+  for (const auto& id : ids) ask.add_chunk_ids(id);
+  pb::MissingChunksResponse missing;
+  EVAULT_TRY(conn.Call("asking which chunks the server lacks", &pb::VaultSync::Stub::MissingChunks, ask, &missing));
+  return std::vector<std::string>(missing.missing().begin(), missing.missing().end());
+}
+
+// One PutChunks stream of `ids`; returns the bytes sent.
+Result<std::uint64_t> SendStream(SyncConnection& conn, SyncState& state, std::span<const std::string> ids,
+                                 grpc::Status& status) {
+  grpc::ClientContext ctx;
+  conn.Prepare(ctx, kStreamDeadline);
+  pb::PutChunksResponse stored;
+  auto writer = conn.stub().PutChunks(&ctx, &stored);
+  std::uint64_t bytes = 0;
+  // Chunk i+1 is read while chunk i is on the wire: flushes wrote the blob files past
+  // the page cache, so each read waits for the disk.
+  auto read = [&](std::size_t i) {
+    return std::async(std::launch::async, [&state, &ids, i] { return state.ReadChunk(crypto::AsBytes(ids[i])); });
+  };
+  auto next = read(0);
+  bool write_failed = false;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EVAULT_ASSIGN_OR_RETURN(std::string data, next.get());
+    if (i + 1 < ids.size()) next = read(i + 1);
+    pb::Chunk chunk;
+    chunk.set_chunk_id(ids[i]);
+    bytes += data.size();
+    chunk.set_data(std::move(data));
+    if (!writer->Write(chunk)) {
+      write_failed = true;
+      break;
+    }
+  }
+  if (!write_failed) writer->WritesDone();
+  status = writer->Finish();
+  return bytes;
+}
+
+// Streams are sized to the link: each should take about kStreamTarget at the rate the
+// last one reached (1 to kChunksPerStream chunks), so that a slow link, such as a
+// phone's, stays well inside the deadline and a broken stream costs little. The first
+// stream is short, to measure. After a failure the server may have committed part of
+// the stream (it commits every few seconds), so the client asks again what it lacks.
 Status UploadChunks(SyncConnection& conn, SyncState& state, SyncReport& report, const SyncProgress& progress) {
   EVAULT_ASSIGN_OR_RETURN(auto uploads, state.PendingUploads());
   for (const auto& transfer : uploads) {
-    // Ask which chunks the server lacks: chunks stored before an interruption are
-    // not sent again.
-    pb::MissingChunksRequest ask;
-    for (const auto& id : transfer.chunk_ids) ask.add_chunk_ids(Str(id));
-    pb::MissingChunksResponse missing;
-    EVAULT_TRY(conn.Call("asking which chunks the server lacks", &pb::VaultSync::Stub::MissingChunks, ask, &missing));
-    const std::uint64_t total = missing.missing_size();
+    // Chunks stored before an interruption are not sent again.
+    std::vector<std::string> ids;
+    for (const auto& id : transfer.chunk_ids) ids.push_back(Str(id));
+    EVAULT_ASSIGN_OR_RETURN(std::vector<std::string> todo, MissingOnServer(conn, ids));
+    const std::uint64_t total = todo.size();
     std::uint64_t done = 0;
-    for (int start = 0; start < missing.missing_size(); start += kChunksPerStream) {
-      const int end = std::min<int>(missing.missing_size(), start + kChunksPerStream);
+    std::size_t per_stream = kFirstStreamChunks;
+    std::size_t next = 0;
+    while (next < todo.size()) {
       grpc::Status status;
       auto delay = std::chrono::milliseconds(200);
       for (int attempt = 0; attempt < kAttempts; ++attempt) {
-        grpc::ClientContext ctx;
-        conn.Prepare(ctx, std::chrono::seconds(120));
-        pb::PutChunksResponse stored;
-        auto writer = conn.stub().PutChunks(&ctx, &stored);
-        std::uint64_t bytes = 0;
-        bool write_failed = false;
-        // Chunk i+1 is read while chunk i is on the wire: flushes wrote the blob files
-        // past the page cache, so each read waits for the disk.
-        auto read = [&](int i) {
-          return std::async(std::launch::async, [&state, &missing, i] {
-            return state.ReadChunk(crypto::AsBytes(missing.missing(i)));
-          });
-        };
-        auto next = read(start);
-        for (int i = start; i < end; ++i) {
-          EVAULT_ASSIGN_OR_RETURN(std::string data, next.get());
-          if (i + 1 < end) next = read(i + 1);
-          pb::Chunk chunk;
-          chunk.set_chunk_id(missing.missing(i));
-          bytes += data.size();
-          chunk.set_data(std::move(data));
-          if (!writer->Write(chunk)) {
-            write_failed = true;
-            break;
-          }
-        }
-        if (!write_failed) writer->WritesDone();
-        status = writer->Finish();
+        const std::size_t count = std::min(per_stream, todo.size() - next);
+        const std::span<const std::string> stream(todo.data() + next, count);
+        const auto began = std::chrono::steady_clock::now();
+        EVAULT_ASSIGN_OR_RETURN(std::uint64_t bytes, SendStream(conn, state, stream, status));
         if (status.ok()) {
-          report.uploaded_chunks += end - start;
+          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+          const double per_chunk = seconds / static_cast<double>(count);
+          per_stream = std::clamp<std::size_t>(
+              static_cast<std::size_t>(std::chrono::duration<double>(kStreamTarget).count() / std::max(per_chunk, 1e-3)),
+              1, kChunksPerStream);
+          report.uploaded_chunks += count;
           report.uploaded_bytes += bytes;
+          next += count;
+          done += count;
           break;
         }
         if (!Retryable(status)) break;
         std::this_thread::sleep_for(delay);
         delay *= 2;
+        per_stream = std::max<std::size_t>(1, count / 2);
+        // What the server kept of the broken stream is not sent again.
+        EVAULT_ASSIGN_OR_RETURN(std::vector<std::string> still, MissingOnServer(conn, stream));
+        done += count - still.size();
+        todo.erase(todo.begin() + static_cast<std::ptrdiff_t>(next),
+                   todo.begin() + static_cast<std::ptrdiff_t>(next + count));
+        todo.insert(todo.begin() + static_cast<std::ptrdiff_t>(next), still.begin(), still.end());
+        if (still.empty()) {
+          status = grpc::Status::OK;
+          break;
+        }
       }
       EVAULT_TRY(FromGrpc(status, "uploading attachment chunks"));
-      done += end - start;
       if (progress) progress("upload", done, total);
     }
     EVAULT_TRY(state.MarkUploaded(transfer.attachment_id));
