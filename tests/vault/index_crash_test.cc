@@ -95,22 +95,7 @@ std::vector<std::string> Records() {
 }
 
 // Keys in the default column family of a closed vault (objects, index, root).
-std::size_t CountKeys(const fs::path& vault_dir) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}, {"chunks", rocksdb::ColumnFamilyOptions()}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), (vault_dir / "db").string(), families, &handles, &db);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  if (!s.ok()) return 0;
-  std::size_t count = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[0]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
-  it.reset();
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-  return count;
-}
+std::size_t CountKeys(const fs::path& vault_dir) { return testing::CountKeys(vault_dir, testing::Family::kDefault); }
 
 // Runs the import in a child; returns its wait status. `acked` gets "ok" if AddRecords
 // returned before the kill point.

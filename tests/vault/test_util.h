@@ -125,9 +125,10 @@ inline std::unique_ptr<Vault> OpenOrNull(const fs::path& dir, std::string_view p
   return std::move(*opened);
 }
 
-// A minimal valid record.
-// Keys in a closed vault's chunk column family, read straight from RocksDB.
-inline std::size_t CountChunks(const fs::path& vault_dir) {
+// Keys in one column family of a closed vault, read straight from RocksDB: the default
+// family (objects, index, root) or the chunks.
+enum class Family { kDefault = 0, kChunks = 1 };
+inline std::size_t CountKeys(const fs::path& vault_dir, Family family) {
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}, {"chunks", rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -136,14 +137,16 @@ inline std::size_t CountChunks(const fs::path& vault_dir) {
   EXPECT_TRUE(s.ok()) << s.ToString();
   if (!s.ok()) return SIZE_MAX;
   std::size_t count = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[static_cast<int>(family)]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
   it.reset();
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   delete db;
   return count;
 }
+inline std::size_t CountChunks(const fs::path& vault_dir) { return CountKeys(vault_dir, Family::kChunks); }
 
+// A minimal valid record.
 inline std::string SimpleRecord(std::string_view title, std::string_view narrative = "") {
   nlohmann::json j = {{"kind", "event"}, {"title", std::string(title)}};
   if (!narrative.empty()) j["narrative"] = std::string(narrative);
