@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <span>
 #include <thread>
 
@@ -229,43 +230,64 @@ Result<std::vector<std::string>> MissingOnServer(SyncConnection& conn, std::span
   return std::vector<std::string>(missing.missing().begin(), missing.missing().end());
 }
 
-// One PutChunks stream of `ids`; returns the bytes sent.
-Result<std::uint64_t> SendStream(SyncConnection& conn, SyncState& state, std::span<const std::string> ids,
-                                 grpc::Status& status) {
-  grpc::ClientContext ctx;
-  conn.Prepare(ctx, kStreamDeadline);
-  pb::PutChunksResponse stored;
-  auto writer = conn.stub().PutChunks(&ctx, &stored);
+// One PutChunks stream, written to its end but not yet finished: the server commits it
+// (a flush and an fsync) while the client writes the next stream, so the link does not
+// idle during commits. Finish() waits for the commit.
+struct WrittenStream {
+  std::size_t begin = 0;  // where its chunks start in the upload's list
+  std::size_t count = 0;
   std::uint64_t bytes = 0;
+  double write_seconds = 0;
+  // Declared in this order so that the writer is destroyed before what it refers to.
+  std::unique_ptr<grpc::ClientContext> ctx = std::make_unique<grpc::ClientContext>();
+  std::unique_ptr<pb::PutChunksResponse> stored = std::make_unique<pb::PutChunksResponse>();
+  std::unique_ptr<grpc::ClientWriter<pb::Chunk>> writer;
+
+  grpc::Status Finish() { return writer->Finish(); }
+};
+
+// Writes the chunks `ids[begin, begin + count)` as one stream. A failed write is not an
+// error here: Finish() reports it.
+Result<WrittenStream> WriteStream(SyncConnection& conn, SyncState& state, std::span<const std::string> ids,
+                                  std::size_t begin, std::size_t count) {
+  WrittenStream stream;
+  stream.begin = begin;
+  stream.count = count;
+  const auto chunk_ids = ids.subspan(begin, count);
+  const auto began = std::chrono::steady_clock::now();
+  conn.Prepare(*stream.ctx, kStreamDeadline);
+  stream.writer = conn.stub().PutChunks(stream.ctx.get(), stream.stored.get());
   // Chunk i+1 is read while chunk i is on the wire: flushes wrote the blob files past
   // the page cache, so each read waits for the disk.
   auto read = [&](std::size_t i) {
-    return std::async(std::launch::async, [&state, &ids, i] { return state.ReadChunk(crypto::AsBytes(ids[i])); });
+    return std::async(std::launch::async, [&state, &chunk_ids, i] { return state.ReadChunk(crypto::AsBytes(chunk_ids[i])); });
   };
   auto next = read(0);
   bool write_failed = false;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
+  for (std::size_t i = 0; i < chunk_ids.size(); ++i) {
     EVAULT_ASSIGN_OR_RETURN(std::string data, next.get());
-    if (i + 1 < ids.size()) next = read(i + 1);
+    if (i + 1 < chunk_ids.size()) next = read(i + 1);
     pb::Chunk chunk;
-    chunk.set_chunk_id(ids[i]);
-    bytes += data.size();
+    chunk.set_chunk_id(chunk_ids[i]);
+    stream.bytes += data.size();
     chunk.set_data(std::move(data));
-    if (!writer->Write(chunk)) {
+    if (!stream.writer->Write(chunk)) {
       write_failed = true;
       break;
     }
   }
-  if (!write_failed) writer->WritesDone();
-  status = writer->Finish();
-  return bytes;
+  if (!write_failed) stream.writer->WritesDone();
+  stream.write_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  return stream;
 }
 
 // Streams are sized to the link: each should take about kStreamTarget at the rate the
-// last one reached (1 to kChunksPerStream chunks), so that a slow link, such as a
+// last one was written (1 to kChunksPerStream chunks), so that a slow link, such as a
 // phone's, stays well inside the deadline and a broken stream costs little. The first
-// stream is short, to measure. After a failure the server may have committed part of
-// the stream (it commits every few seconds), so the client asks again what it lacks.
+// stream is short, to measure. At most two streams are open: the one being written and
+// the one the server is committing. After a failure the server may have committed part
+// of either (it commits every few seconds), so the client asks again what it lacks and
+// sends only that, in shorter streams.
 Status UploadChunks(SyncConnection& conn, SyncState& state, SyncReport& report, const SyncProgress& progress) {
   EVAULT_ASSIGN_OR_RETURN(auto uploads, state.PendingUploads());
   for (const auto& transfer : uploads) {
@@ -276,44 +298,54 @@ Status UploadChunks(SyncConnection& conn, SyncState& state, SyncReport& report, 
     const std::uint64_t total = todo.size();
     std::uint64_t done = 0;
     std::size_t per_stream = kFirstStreamChunks;
-    std::size_t next = 0;
-    while (next < todo.size()) {
-      grpc::Status status;
-      auto delay = std::chrono::milliseconds(200);
-      for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    std::size_t next = 0;  // todo[next...] is not written yet
+    std::optional<WrittenStream> committing;
+    int failures = 0;
+    auto delay = std::chrono::milliseconds(200);
+    while (next < todo.size() || committing) {
+      std::optional<WrittenStream> written;
+      if (next < todo.size()) {
         const std::size_t count = std::min(per_stream, todo.size() - next);
-        const std::span<const std::string> stream(todo.data() + next, count);
-        const auto began = std::chrono::steady_clock::now();
-        EVAULT_ASSIGN_OR_RETURN(std::uint64_t bytes, SendStream(conn, state, stream, status));
+        EVAULT_ASSIGN_OR_RETURN(written, WriteStream(conn, state, todo, next, count));
+        next += count;
+        per_stream = std::clamp<std::size_t>(
+            static_cast<std::size_t>(std::chrono::duration<double>(kStreamTarget).count() * static_cast<double>(count) /
+                                     std::max(written->write_seconds, 1e-3)),
+            1, kChunksPerStream);
+      }
+      if (committing) {
+        const grpc::Status status = committing->Finish();
         if (status.ok()) {
-          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-          const double per_chunk = seconds / static_cast<double>(count);
-          per_stream = std::clamp<std::size_t>(
-              static_cast<std::size_t>(std::chrono::duration<double>(kStreamTarget).count() / std::max(per_chunk, 1e-3)),
-              1, kChunksPerStream);
-          report.uploaded_chunks += count;
-          report.uploaded_bytes += bytes;
-          next += count;
-          done += count;
-          break;
-        }
-        if (!Retryable(status)) break;
-        std::this_thread::sleep_for(delay);
-        delay *= 2;
-        per_stream = std::max<std::size_t>(1, count / 2);
-        // What the server kept of the broken stream is not sent again.
-        EVAULT_ASSIGN_OR_RETURN(std::vector<std::string> still, MissingOnServer(conn, stream));
-        done += count - still.size();
-        todo.erase(todo.begin() + static_cast<std::ptrdiff_t>(next),
-                   todo.begin() + static_cast<std::ptrdiff_t>(next + count));
-        todo.insert(todo.begin() + static_cast<std::ptrdiff_t>(next), still.begin(), still.end());
-        if (still.empty()) {
-          status = grpc::Status::OK;
-          break;
+          report.uploaded_chunks += committing->count;
+          report.uploaded_bytes += committing->bytes;
+          done += committing->count;
+          failures = 0;
+          delay = std::chrono::milliseconds(200);
+          if (progress) progress("upload", done, total);
+        } else {
+          // The stream written meanwhile is finished too; what either kept is asked below.
+          if (written) (void)written->Finish();
+          written.reset();
+          if (!Retryable(status) || ++failures >= kAttempts) {
+            return FromGrpc(status, "uploading attachment chunks");
+          }
+          std::this_thread::sleep_for(delay);
+          delay *= 2;
+          per_stream = std::max<std::size_t>(1, committing->count / 2);
+          const auto first = todo.begin() + static_cast<std::ptrdiff_t>(committing->begin);
+          const auto last = todo.begin() + static_cast<std::ptrdiff_t>(next);
+          EVAULT_ASSIGN_OR_RETURN(std::vector<std::string> still,
+                                  MissingOnServer(conn, std::span<const std::string>(&*first, last - first)));
+          const std::size_t kept = static_cast<std::size_t>(last - first) - still.size();
+          report.uploaded_chunks += kept;
+          done += kept;
+          next = committing->begin;
+          todo.erase(first, last);
+          todo.insert(todo.begin() + static_cast<std::ptrdiff_t>(next), still.begin(), still.end());
+          if (progress) progress("upload", done, total);
         }
       }
-      EVAULT_TRY(FromGrpc(status, "uploading attachment chunks"));
-      if (progress) progress("upload", done, total);
+      committing = std::move(written);
     }
     EVAULT_TRY(state.MarkUploaded(transfer.attachment_id));
   }
