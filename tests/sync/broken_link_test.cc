@@ -187,7 +187,9 @@ class BrokenLinkTest : public ::testing::Test {
     // Nothing is left to send: the server holds every chunk.
     auto again = client::RunSync(*vault_, config_, std::nullopt, {});
     EXPECT_TRUE(again) << again.error().message;
-    if (again) EXPECT_EQ(again->uploaded_chunks, 0u);
+    if (again) {
+      EXPECT_EQ(again->uploaded_chunks, 0u);
+    }
     return relay_->client_bytes() - before;
   }
 
