@@ -24,6 +24,7 @@ enum class ErrorCode {
   kWeakParameters,      // KDF parameters below the floor
   kPermissionDenied,    // this device's role or keys do not allow it
   kInternal,
+  kUnsupported,         // not available here (e.g. on this storage backend); say what is
 };
 
 struct Error {
@@ -63,6 +64,7 @@ inline const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kWeakParameters: return "kWeakParameters";
     case ErrorCode::kPermissionDenied: return "kPermissionDenied";
     case ErrorCode::kInternal: return "kInternal";
+    case ErrorCode::kUnsupported: return "kUnsupported";
   }
   return "unknown";
 }

@@ -1,5 +1,7 @@
 #include "server/rocksdb_store.h"
 
+#include <algorithm>
+#include <chrono>
 #include <system_error>
 #include <unordered_map>
 #include <unordered_set>
@@ -7,8 +9,11 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <fmt/format.h>
 
+#include "server/store_checks.h"
 #include "vault/object.h"
 
 namespace evault::server {
@@ -18,11 +23,6 @@ using format::v1::ObjectEnvelope;
 using rocksdb::Slice;
 
 namespace fs = std::filesystem;
-
-struct RocksDbStore::VaultMeta {
-  std::uint64_t head_seq = 0;
-  std::uint64_t bytes_used = 0;
-};
 
 namespace {
 
@@ -75,8 +75,8 @@ std::string ChunkKey(ByteView vault_id, std::string_view chunk_id) {
   return std::string(Text(vault_id)).append(chunk_id);
 }
 
-std::string MetaValue(std::uint64_t head_seq, std::uint64_t bytes_used) {
-  return U64(head_seq) + U64(bytes_used);
+std::int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string HeadValue(const ObjectEnvelope& e) {
@@ -92,18 +92,6 @@ std::string Serialize(const google::protobuf::MessageLite& m) {
 
 std::unexpected<Error> IoError(const rocksdb::Status& s) {
   return Fail(s.IsNoSpace() ? ErrorCode::kNoSpace : ErrorCode::kIo, "storage: " + s.ToString());
-}
-
-Status CheckVaultId(ByteView vault_id) {
-  if (vault_id.size() != kIdBytes) return Fail(ErrorCode::kInvalidArgument, "vault id must be 16 bytes");
-  return Ok();
-}
-
-Status CheckEnvelope(const ObjectEnvelope& e) {
-  if (e.object_id().size() != kIdBytes || e.author().size() != kAuthorBytes) {
-    return Fail(ErrorCode::kInvalidArgument, "envelope has a bad object id or author");
-  }
-  return Ok();
 }
 
 rocksdb::WriteOptions Durable() {
@@ -157,7 +145,55 @@ rocksdb::ColumnFamilyOptions ChunkFamilyOptions() {
 // 'p' vault chunk_id -> "": a chunk staged but not yet committed (see ChunkUpload).
 std::string PendingKey(ByteView vault_id, std::string_view chunk_id) { return Key('p', vault_id, chunk_id); }
 
+const std::string kIncarnationKey = "n";
+constexpr std::size_t kIncarnationBytes = 16;
+
+// 'e' token hash -> created (Unix s) i64 | revoked u8 | note.
+std::string EnrollTokenValue(const IssuedEnrollToken& t) {
+  return U64(static_cast<std::uint64_t>(t.created_unix)) + std::string(1, t.revoked ? '\1' : '\0') + t.note;
+}
+
+Result<IssuedEnrollToken> DecodeEnrollToken(ByteView hash, std::string_view raw) {
+  if (raw.size() < 9 || static_cast<std::uint8_t>(raw[8]) > 1) {
+    return Fail(ErrorCode::kCorrupt, "storage: enrollment token record is malformed");
+  }
+  IssuedEnrollToken t;
+  t.hash.assign(hash.begin(), hash.end());
+  t.created_unix = static_cast<std::int64_t>(LoadU64(raw));
+  t.revoked = raw[8] == 1;
+  t.note = raw.substr(9);
+  return t;
+}
+
 }  // namespace
+
+// The 'v' record of a vault (see the layout in rocksdb_store.h).
+struct RocksDbStore::VaultMeta {
+  static constexpr std::size_t kOldSize = 16;  // head seq | bytes used, as first written
+  static constexpr std::size_t kSize = 32;
+
+  std::uint64_t head_seq = 0;
+  std::uint64_t bytes_used = 0;
+  std::int64_t last_write_unix = 0;
+  std::uint64_t quota_bytes = 0;
+
+  static Result<VaultMeta> Decode(std::string_view raw) {
+    if (raw.size() != kSize && raw.size() != kOldSize) return Fail(ErrorCode::kCorrupt, "storage: vault record is malformed");
+    VaultMeta meta{LoadU64(raw), LoadU64(raw.substr(8))};
+    if (raw.size() == kSize) {
+      meta.last_write_unix = static_cast<std::int64_t>(LoadU64(raw.substr(16)));
+      meta.quota_bytes = LoadU64(raw.substr(24));
+    }
+    return meta;
+  }
+  // Always the current format: an old record is rewritten on the vault's next write.
+  std::string Encode() const {
+    return U64(head_seq) + U64(bytes_used) + U64(static_cast<std::uint64_t>(last_write_unix)) + U64(quota_bytes);
+  }
+  VaultSummary Summary(ByteView vault_id) const {
+    return {crypto::Bytes(vault_id.begin(), vault_id.end()), head_seq, bytes_used, last_write_unix, quota_bytes};
+  }
+};
 
 Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
   std::error_code ec;
@@ -172,7 +208,7 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
       {"chunks", ChunkFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), (dir / "db").string(), families, &handles, &raw);
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), (dir / kDatabaseDir).string(), families, &handles, &raw);
   if (!s.ok()) return IoError(s);
 
   std::unique_ptr<RocksDbStore> store(new RocksDbStore());
@@ -181,7 +217,67 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
   store->chunks_ = handles[1];
   delete handles[0];
   EVAULT_TRY(store->SweepUncommittedChunks());
+  EVAULT_TRY(store->LoadIncarnation());
   return store;
+}
+
+// A store made before incarnations were kept gets one at its first open.
+Status RocksDbStore::LoadIncarnation() {
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), kIncarnationKey, &raw);
+  if (s.IsNotFound()) return WriteIncarnation(crypto::RandomBytes(kIncarnationBytes));
+  if (!s.ok()) return IoError(s);
+  if (raw.size() != kIncarnationBytes) return Fail(ErrorCode::kCorrupt, "storage: incarnation is malformed");
+  std::lock_guard lock(incarnation_mu_);
+  incarnation_.assign(raw.begin(), raw.end());
+  return Ok();
+}
+
+Status RocksDbStore::WriteIncarnation(crypto::Bytes incarnation) {
+  rocksdb::WriteBatch batch;
+  batch.Put(kIncarnationKey, Text(incarnation));
+  if (auto s = db_->Write(Durable(), &batch); !s.ok()) return IoError(s);
+  std::lock_guard lock(incarnation_mu_);
+  incarnation_ = std::move(incarnation);
+  return Ok();
+}
+
+Result<crypto::Bytes> RocksDbStore::Incarnation() {
+  std::lock_guard lock(incarnation_mu_);
+  return incarnation_;
+}
+
+Status RocksDbStore::RenewIncarnation() { return WriteIncarnation(crypto::RandomBytes(kIncarnationBytes)); }
+
+// A RocksDB checkpoint flushes every memtable, then links the live table and blob files
+// and copies the write-ahead log. Committed chunks are the one thing written without
+// the log: a commit flushes them and then writes their 'c' entries. A commit between
+// the checkpoint's flush and its copy of the log could put those entries in the copy
+// without the chunks' blob file, so commits wait for the checkpoint (seconds: no byte
+// of a table is copied). Appends and staging go on; chunks staged but not committed
+// are swept when the backup is next opened, as after a crash.
+Status RocksDbStore::Backup(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return Fail(ErrorCode::kAlreadyExists, fmt::format("the backup directory {} exists already", dir.string()));
+  }
+  const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, ec)) {
+    return Fail(ErrorCode::kNotFound, fmt::format("the backup directory's parent {} does not exist", parent.string()));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto s = rocksdb::Checkpoint::Create(db_.get(), &raw); !s.ok()) return IoError(s);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  {
+    std::unique_lock lock(commit_mu_);
+    if (auto s = checkpoint->CreateCheckpoint(dir.string()); !s.ok()) {
+      return Fail(s.IsNoSpace() ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                  fmt::format("cannot write the backup to {}: {}", dir.string(), s.ToString()));
+    }
+  }
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot restrict the backup directory {}: {}", dir.string(), ec.message()));
+  return Ok();
 }
 
 // An upload that never committed (a crash, a dropped stream) left its chunks without
@@ -229,8 +325,7 @@ Result<std::optional<RocksDbStore::VaultMeta>> RocksDbStore::ReadMeta(ByteView v
   auto s = db_->Get(rocksdb::ReadOptions(), Key('v', vault_id), &raw);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return IoError(s);
-  if (raw.size() != 16) return Fail(ErrorCode::kCorrupt, "storage: vault record is malformed");
-  return VaultMeta{LoadU64(raw), LoadU64(std::string_view(raw).substr(8))};
+  return VaultMeta::Decode(raw);
 }
 
 Result<std::optional<StoredObject>> RocksDbStore::ReadObjectAt(ByteView vault_id, std::uint64_t seq) {
@@ -262,12 +357,14 @@ Result<CreateOutcome> RocksDbStore::CreateVault(ByteView vault_id, const ObjectE
   auto s = db_->Get(rocksdb::ReadOptions(), token_key, &unused);
   if (s.ok()) return CreateOutcome::kTokenSpent;
   if (!s.IsNotFound()) return IoError(s);
+  EVAULT_ASSIGN_OR_RETURN(auto issued, ReadEnrollToken(enroll_token_hash));
+  if (issued && issued->revoked) return CreateOutcome::kTokenRevoked;
   EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
   if (meta) return CreateOutcome::kVaultExists;
 
   const std::string encoded = Serialize(genesis);
   rocksdb::WriteBatch batch;
-  batch.Put(Key('v', vault_id), MetaValue(1, encoded.size()));
+  batch.Put(Key('v', vault_id), VaultMeta{1, encoded.size(), UnixNow(), 0}.Encode());
   batch.Put(SeqKey('o', vault_id, 1), encoded);
   batch.Put(Key('i', vault_id, genesis.object_id()), U64(1));
   batch.Put(Key('a', vault_id, genesis.author()), HeadValue(genesis));
@@ -316,7 +413,8 @@ Result<std::vector<Appended>> RocksDbStore::Append(ByteView vault_id, std::span<
     out.push_back({seq, false});
   }
   if (batch.Count() == 0) return out;
-  batch.Put(Key('v', vault_id), MetaValue(meta->head_seq, meta->bytes_used));
+  meta->last_write_unix = UnixNow();
+  batch.Put(Key('v', vault_id), meta->Encode());
   auto s = db_->Write(Durable(), &batch);
   if (!s.ok()) return IoError(s);
   return out;
@@ -405,6 +503,106 @@ Result<std::uint64_t> RocksDbStore::BytesUsed(ByteView vault_id) {
   return meta ? meta->bytes_used : 0;
 }
 
+Result<std::vector<VaultSummary>> RocksDbStore::ListVaults() {
+  std::vector<VaultSummary> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("v"); it->Valid() && it->key().starts_with("v"); it->Next()) {
+    if (it->key().size() != 1 + kIdBytes) return Fail(ErrorCode::kCorrupt, "storage: vault key is malformed");
+    EVAULT_ASSIGN_OR_RETURN(VaultMeta meta, VaultMeta::Decode(std::string_view(it->value().data(), it->value().size())));
+    out.push_back(meta.Summary(crypto::AsBytes(std::string_view(it->key().data() + 1, kIdBytes))));
+  }
+  if (!it->status().ok()) return IoError(it->status());
+  return out;
+}
+
+Result<std::optional<VaultSummary>> RocksDbStore::FindVault(ByteView vault_id) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  if (!meta) return std::nullopt;
+  return meta->Summary(vault_id);
+}
+
+Status RocksDbStore::SetVaultQuota(ByteView vault_id, std::uint64_t quota_bytes) {
+  EVAULT_TRY(CheckVaultId(vault_id));
+  std::lock_guard lock(VaultMutex(vault_id));
+  EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
+  if (!meta) return Fail(ErrorCode::kNotFound, "no such vault");
+  meta->quota_bytes = quota_bytes;
+  rocksdb::WriteBatch batch;
+  batch.Put(Key('v', vault_id), meta->Encode());
+  if (auto s = db_->Write(Durable(), &batch); !s.ok()) return IoError(s);
+  return Ok();
+}
+
+// --- enrollment tokens issued by the operator ------------------------------------------
+
+Result<std::optional<IssuedEnrollToken>> RocksDbStore::ReadEnrollToken(ByteView token_hash) {
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), Key('e', token_hash), &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return IoError(s);
+  EVAULT_ASSIGN_OR_RETURN(IssuedEnrollToken token, DecodeEnrollToken(token_hash, raw));
+  std::string unused;
+  s = db_->Get(rocksdb::ReadOptions(), Key('t', token_hash), &unused);
+  if (!s.ok() && !s.IsNotFound()) return IoError(s);
+  token.spent = s.ok();
+  return token;
+}
+
+Status RocksDbStore::IssueEnrollToken(ByteView token_hash, std::int64_t created_unix, std::string_view note) {
+  EVAULT_TRY(CheckTokenHash(token_hash));
+  EVAULT_TRY(CheckEnrollTokenNote(note));
+  std::lock_guard lock(create_mu_);
+  EVAULT_ASSIGN_OR_RETURN(auto existing, ReadEnrollToken(token_hash));
+  if (existing) return Fail(ErrorCode::kAlreadyExists, "that enrollment token is issued already");
+  rocksdb::WriteBatch batch;
+  batch.Put(Key('e', token_hash), EnrollTokenValue({{}, created_unix, std::string(note), false, false}));
+  if (auto s = db_->Write(Durable(), &batch); !s.ok()) return IoError(s);
+  return Ok();
+}
+
+Result<std::optional<IssuedEnrollToken>> RocksDbStore::FindEnrollToken(ByteView token_hash) {
+  EVAULT_TRY(CheckTokenHash(token_hash));
+  return ReadEnrollToken(token_hash);
+}
+
+Result<std::vector<IssuedEnrollToken>> RocksDbStore::ListEnrollTokens() {
+  std::vector<IssuedEnrollToken> out;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("e"); it->Valid() && it->key().starts_with("e"); it->Next()) {
+      const ByteView hash = crypto::AsBytes(std::string_view(it->key().data() + 1, it->key().size() - 1));
+      EVAULT_ASSIGN_OR_RETURN(auto token, DecodeEnrollToken(hash, std::string_view(it->value().data(), it->value().size())));
+      out.push_back(std::move(token));
+    }
+    if (!it->status().ok()) return IoError(it->status());
+  }
+  for (auto& token : out) {
+    std::string unused;
+    auto s = db_->Get(rocksdb::ReadOptions(), Key('t', token.hash), &unused);
+    if (!s.ok() && !s.IsNotFound()) return IoError(s);
+    token.spent = s.ok();
+  }
+  std::ranges::sort(out, {}, [](const IssuedEnrollToken& t) { return std::tie(t.created_unix, t.hash); });
+  return out;
+}
+
+Result<RevokeOutcome> RocksDbStore::RevokeEnrollToken(ByteView token_hash) {
+  EVAULT_TRY(CheckTokenHash(token_hash));
+  std::lock_guard lock(create_mu_);  // so no CreateVault spends it meanwhile
+  EVAULT_ASSIGN_OR_RETURN(auto token, ReadEnrollToken(token_hash));
+  if (!token) return Fail(ErrorCode::kNotFound, "no enrollment token with that hash was issued");
+  if (token->spent) return RevokeOutcome::kSpent;
+  if (token->revoked) return RevokeOutcome::kAlreadyRevoked;
+  token->revoked = true;
+  rocksdb::WriteBatch batch;
+  batch.Put(Key('e', token_hash), EnrollTokenValue(*token));
+  if (auto s = db_->Write(Durable(), &batch); !s.ok()) return IoError(s);
+  return RevokeOutcome::kRevoked;
+}
+
+// --- attachment chunks ------------------------------------------------------------------
+
 Result<bool> RocksDbStore::HasChunk(ByteView vault_id, ByteView chunk_id) {
   EVAULT_TRY(CheckVaultId(vault_id));
   if (chunk_id.size() != kChunkIdBytes) return Fail(ErrorCode::kInvalidArgument, "chunk id must be 16 bytes");
@@ -461,6 +659,7 @@ class RocksDbStore::Upload final : public ChunkUpload {
     if (committed_) return Fail(ErrorCode::kInvalidArgument, "the upload is already committed");
     committed_ = true;
     if (staged_.empty()) return std::uint64_t{0};
+    std::shared_lock no_backup(store_.commit_mu_);  // see Backup
     rocksdb::FlushOptions wait;
     wait.wait = true;
     if (auto s = store_.db_->Flush(wait, store_.chunks_); !s.ok()) return IoError(s);
@@ -479,7 +678,11 @@ class RocksDbStore::Upload final : public ChunkUpload {
       }
       batch.Delete(PendingKey(vault(), id));
     }
-    batch.Put(Key('v', vault()), MetaValue(meta->head_seq, meta->bytes_used + added));
+    if (added > 0) {
+      meta->bytes_used += added;
+      meta->last_write_unix = UnixNow();
+    }
+    batch.Put(Key('v', vault()), meta->Encode());
     if (auto s = store_.db_->Write(Durable(), &batch); !s.ok()) return IoError(s);
     return added;
   }

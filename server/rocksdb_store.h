@@ -10,7 +10,9 @@
 //
 // Layout (default column family; vault ids are fixed-size, sequences big-endian so
 // that byte order is numeric order):
-//   'v' vault                   -> head seq u64 | bytes used u64
+//   'v' vault                   -> head seq u64 | bytes used u64 | last write (Unix s) i64 |
+//                                  quota u64; a vault written before the last two were kept
+//                                  has only the first two (read as 0: not known, default)
 //   'o' vault seq               -> ObjectEnvelope
 //   'i' vault object_id         -> seq u64
 //   'a' vault author            -> author_seq u64 | chain hash
@@ -19,13 +21,22 @@
 //   'c' vault chunk_id          -> chunk size u64 (committed; cheap existence checks)
 //   'p' vault chunk_id          -> "" (staged by an upload not yet committed)
 //   't' enroll token hash       -> "" (spent)
+//   'e' enroll token hash       -> created (Unix s) i64 | revoked u8 | note (issued by
+//                                  the operator; spent when its 't' entry exists)
+//   'n'                         -> the store's incarnation (16 bytes)
 // "chunks" column family: vault chunk_id -> sealed chunk.
+//
+// Backup writes a RocksDB checkpoint (hard links to the immutable table and blob
+// files, copies of the rest) while the store serves; chunk commits wait for it (see
+// Backup in the .cc). The checkpoint is a database directory of this layout:
+// rocksdb_restore.h puts one back.
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 
 #include "server/store.h"
 
@@ -41,8 +52,10 @@ class RocksDbStore final : public Store {
   // RocksDB's bound on the files it keeps open (tables and blob files).
   static constexpr int kMaxOpenFiles = 256;
 
-  // Opens (creating if needed, mode 0700) the database in `dir`.
+  // Opens (creating if needed, mode 0700) the database in `dir`: in its subdirectory
+  // kDatabaseDir, which RocksDB locks while the store is open.
   static Result<std::unique_ptr<RocksDbStore>> Open(const std::filesystem::path& dir);
+  static constexpr char kDatabaseDir[] = "db";
   ~RocksDbStore() override;
 
   RocksDbStore(const RocksDbStore&) = delete;
@@ -61,6 +74,19 @@ class RocksDbStore final : public Store {
   Result<std::vector<format::v1::ObjectEnvelope>> MembershipEnvelopes(crypto::ByteView vault_id) override;
   Result<std::uint64_t> BytesUsed(crypto::ByteView vault_id) override;
 
+  Result<std::vector<VaultSummary>> ListVaults() override;
+  Result<std::optional<VaultSummary>> FindVault(crypto::ByteView vault_id) override;
+  Status SetVaultQuota(crypto::ByteView vault_id, std::uint64_t quota_bytes) override;
+
+  Status IssueEnrollToken(crypto::ByteView token_hash, std::int64_t created_unix, std::string_view note) override;
+  Result<std::optional<IssuedEnrollToken>> FindEnrollToken(crypto::ByteView token_hash) override;
+  Result<std::vector<IssuedEnrollToken>> ListEnrollTokens() override;
+  Result<RevokeOutcome> RevokeEnrollToken(crypto::ByteView token_hash) override;
+
+  Result<crypto::Bytes> Incarnation() override;
+  Status RenewIncarnation() override;
+  Status Backup(const std::filesystem::path& dir) override;
+
   Result<bool> HasChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) override;
   Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView vault_id) override;
   Result<std::optional<std::string>> GetChunk(crypto::ByteView vault_id, crypto::ByteView chunk_id) override;
@@ -75,6 +101,9 @@ class RocksDbStore final : public Store {
   RocksDbStore() = default;
 
   Status SweepUncommittedChunks();
+  Status LoadIncarnation();
+  Status WriteIncarnation(crypto::Bytes incarnation);
+  Result<std::optional<IssuedEnrollToken>> ReadEnrollToken(crypto::ByteView token_hash);
 
   std::mutex& VaultMutex(crypto::ByteView vault_id);
   Result<std::optional<VaultMeta>> ReadMeta(crypto::ByteView vault_id);
@@ -83,7 +112,11 @@ class RocksDbStore final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* chunks_ = nullptr;
 
-  std::mutex create_mu_;  // vault creation and token spending, across vaults
+  std::mutex create_mu_;  // vault creation, token spending and revocation, across vaults
+  // Chunk commits take it shared, Backup exclusively: see Backup.
+  std::shared_mutex commit_mu_;
+  std::mutex incarnation_mu_;
+  crypto::Bytes incarnation_;  // read at Open, kept in memory
   std::mutex vault_mus_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>> vault_mus_;
 };

@@ -51,7 +51,8 @@ void WriteToStderr(std::string_view line) {
 
 }  // namespace
 
-Logger::Logger(LogLevel level, Sink sink) : level_(level), sink_(sink ? std::move(sink) : Sink(WriteToStderr)) {}
+Logger::Logger(LogLevel level, Sink sink, RpcObserver* observer)
+    : level_(level), sink_(sink ? std::move(sink) : Sink(WriteToStderr)), observer_(observer) {}
 
 void Logger::Write(LogLevel level, nlohmann::ordered_json fields) {
   if (level < level_ || level == LogLevel::kOff) return;
@@ -99,8 +100,8 @@ RpcLog::RpcLog(Logger& logger, std::string_view rpc)
     : logger_(logger), rpc_(rpc), start_(std::chrono::steady_clock::now()) {}
 
 grpc::Status RpcLog::Done(grpc::Status status) {
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+  const double ms = elapsed.count() * 1000;
   const grpc::StatusCode code = status.error_code();
   const LogLevel level = code == grpc::StatusCode::OK                                                ? LogLevel::kInfo
                          : (code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::DATA_LOSS) ? LogLevel::kError
@@ -111,6 +112,7 @@ grpc::Status RpcLog::Done(grpc::Status status) {
                         {"device", device_},
                         {"bytes", bytes_},
                         {"ms", std::round(ms * 10) / 10}});
+  if (RpcObserver* observer = logger_.observer()) observer->RpcFinished(rpc_, code, elapsed.count());
   return status;
 }
 

@@ -18,10 +18,21 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/bytes.h"
+#include "crypto/status.h"
 
 namespace evault::server {
 
 enum class LogLevel { kInfo, kWarn, kError, kOff };
+
+// Told of every finished RPC and every storage failure, whatever the log level: how
+// the server's metrics count them (server_metrics.h). Called from many threads at once.
+class RpcObserver {
+ public:
+  virtual ~RpcObserver() = default;
+  // `rpc` is the method's name as logged: a fixed name, never anything of the request.
+  virtual void RpcFinished(std::string_view rpc, grpc::StatusCode code, double seconds) = 0;
+  virtual void StorageFailed(ErrorCode code) = 0;
+};
 
 // "info", "warn", "error", "off"; anything else is kInfo.
 LogLevel LogLevelFromName(std::string_view name);
@@ -30,15 +41,19 @@ class Logger {
  public:
   using Sink = std::function<void(std::string_view line)>;
 
-  // Lines below `level` are dropped. The default sink writes to stderr.
-  explicit Logger(LogLevel level = LogLevel::kInfo, Sink sink = {});
+  // Lines below `level` are dropped. The default sink writes to stderr. `observer`, if
+  // any, must outlive the logger; RpcLog reports to it.
+  explicit Logger(LogLevel level = LogLevel::kInfo, Sink sink = {}, RpcObserver* observer = nullptr);
 
   // Adds "ts" and "level" to `fields` and writes it as one line.
   void Write(LogLevel level, nlohmann::ordered_json fields);
 
+  RpcObserver* observer() const { return observer_; }
+
  private:
   const LogLevel level_;
   Sink sink_;
+  RpcObserver* const observer_;
   std::mutex mu_;
 };
 
@@ -58,7 +73,8 @@ class RpcLog {
   void SetDevice(crypto::ByteView signing_key) { device_ = DevicePrefix(signing_key); }
   void AddBytes(std::uint64_t bytes) { bytes_ += bytes; }
 
-  // Writes the line and hands `status` back, so a handler can `return log.Done(s);`.
+  // Writes the line, tells the logger's observer, and hands `status` back, so a
+  // handler can `return log.Done(s);`.
   grpc::Status Done(grpc::Status status);
 
  private:

@@ -55,7 +55,7 @@ AuthTable::Limits JoinLimits(AuthTable::Limits limits) {
 VaultSyncService::VaultSyncService(Store& store, ServiceOptions options)
     : store_(store),
       options_(std::move(options)),
-      logger_(options_.log_level, options_.log_sink),
+      logger_(options_.log_level, options_.log_sink, options_.rpc_observer),
       auth_(options_.auth_limits),
       join_auth_(JoinLimits(options_.auth_limits)),
       limiter_(options_.rate_limit, options_.rate_burst) {
@@ -66,6 +66,7 @@ VaultSyncService::VaultSyncService(Store& store, ServiceOptions options)
 
 grpc::Status VaultSyncService::Internal(const Error& error) {
   logger_.Write(LogLevel::kError, {{"msg", "storage failure"}, {"detail", error.message}});
+  if (RpcObserver* observer = logger_.observer()) observer->StorageFailed(error.code);
   // A full disk is the operator's to fix, not a server bug: the client says so.
   if (error.code == ErrorCode::kNoSpace) {
     return Refuse(StatusCode::RESOURCE_EXHAUSTED, "the server is out of storage space; its operator must free some");
@@ -137,10 +138,15 @@ std::expected<VaultSyncService::Caller, grpc::Status> VaultSyncService::Authoris
 }
 
 grpc::Status VaultSyncService::CheckQuota(const std::string& vault_id, std::uint64_t adding) {
-  if (options_.quota_bytes == 0 || adding == 0) return grpc::Status::OK;
-  auto used = store_.BytesUsed(View(vault_id));
-  if (!used) return Internal(used.error());
-  if (*used > options_.quota_bytes || adding > options_.quota_bytes - *used) {
+  if (adding == 0) return grpc::Status::OK;
+  // Read at every check, not cached: an operator may set it while the server runs.
+  auto vault = store_.FindVault(View(vault_id));
+  if (!vault) return Internal(vault.error());
+  if (!*vault) return Refuse(StatusCode::PERMISSION_DENIED, "not a member of this vault");
+  const std::uint64_t quota = (*vault)->quota_bytes != 0 ? (*vault)->quota_bytes : options_.quota_bytes;
+  if (quota == 0) return grpc::Status::OK;
+  const std::uint64_t used = (*vault)->bytes_used;
+  if (used > quota || adding > quota - used) {
     return Refuse(StatusCode::RESOURCE_EXHAUSTED, "the vault's storage quota is exhausted");
   }
   return grpc::Status::OK;
@@ -216,9 +222,15 @@ grpc::Status VaultSyncService::CreateVault(ServerContext*, const sv::CreateVault
   log.AddBytes(genesis.ByteSizeLong());
   if (!Allowed(genesis.author())) return log.Done(Refuse(StatusCode::RESOURCE_EXHAUSTED, "rate limit exceeded"));
   // The token first: without one, nothing is revealed, not even whether a vault exists.
+  // It is one of the token file's, or one the operator issued and has not revoked (the
+  // store re-checks that atomically with the creation).
   const crypto::Bytes token_hash = EnrollTokenHash(request->enroll_token());
   if (!MatchesEnrollToken(options_.enroll_token_hashes, token_hash)) {
-    return log.Done(Refuse(StatusCode::PERMISSION_DENIED, "enrollment token is not valid"));
+    auto issued = store_.FindEnrollToken(token_hash);
+    if (!issued) return log.Done(Internal(issued.error()));
+    if (!*issued || (*issued)->revoked) {
+      return log.Done(Refuse(StatusCode::PERMISSION_DENIED, "enrollment token is not valid"));
+    }
   }
   if (!IsVaultId(request->vault_id())) {
     return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "vault id must be 16 bytes"));
@@ -237,6 +249,8 @@ grpc::Status VaultSyncService::CreateVault(ServerContext*, const sv::CreateVault
   switch (*outcome) {
     case CreateOutcome::kTokenSpent:
       return log.Done(Refuse(StatusCode::PERMISSION_DENIED, "enrollment token was already used"));
+    case CreateOutcome::kTokenRevoked:
+      return log.Done(Refuse(StatusCode::PERMISSION_DENIED, "enrollment token is not valid"));
     case CreateOutcome::kVaultExists:
       return log.Done(Refuse(StatusCode::ALREADY_EXISTS, "the vault already exists"));
     case CreateOutcome::kCreated:
@@ -439,6 +453,9 @@ grpc::Status VaultSyncService::Pull(ServerContext* context, const sv::PullReques
     *pulled->mutable_object() = std::move(o.envelope);
   }
   response->set_head_seq(*head);
+  auto incarnation = store_.Incarnation();
+  if (!incarnation) return log.Done(Internal(incarnation.error()));
+  response->set_server_incarnation(std::string(crypto::AsText(*incarnation)));
   log.AddBytes(response->ByteSizeLong());
   return log.Done(grpc::Status::OK);
 }

@@ -11,13 +11,15 @@
 //                   a 15-minute session token, sent hex-encoded as metadata
 //                   "evault-session". "join": proves the key only; no RPC takes it
 //                   yet, and such sessions are capped apart from members' sessions.
-//   CreateVault     needs an unspent configured enrollment token and a valid GENESIS.
+//   CreateVault     needs an unspent enrollment token, from the token file or issued
+//                   (and not revoked) by the operator, and a valid GENESIS.
 //   Join            no session; signed by the joining device; one per open invite.
 //   Push            atomic: every envelope is checked (vault, author = session device,
 //                   signature, size, chain, membership rules) before any is stored;
 //                   replying only after the durable write. An envelope already stored
 //                   with identical bytes is a replay and gets its old sequence.
-//   Pull, chunks    active members read; writers (not LEGAL) upload.
+//   Pull, chunks    active members read; writers (not LEGAL) upload. Pull also gives
+//                   the store's incarnation (Store::Incarnation).
 // Sessions are re-checked against the current membership on every call, so a revoked
 // device is refused at once. Every RPC logs one line (rpc_log.h); every refusal has a
 // gRPC status and none crashes the server.
@@ -55,12 +57,14 @@ inline constexpr char kSessionMetadataKey[] = "evault-session";
 
 struct ServiceOptions {
   std::vector<crypto::Bytes> enroll_token_hashes;  // EnrollTokenHash of each token
-  std::uint64_t quota_bytes = 0;                   // per vault; 0: no quota
+  // Per vault, unless the vault has its own (Store::SetVaultQuota); 0: no quota.
+  std::uint64_t quota_bytes = 0;
   double rate_limit = 0;                           // requests/s per device; 0: none
   double rate_burst = 0;                           // 0: one second's worth
   AuthTable::Limits auth_limits;
   LogLevel log_level = LogLevel::kInfo;
   Logger::Sink log_sink;  // default: stderr
+  RpcObserver* rpc_observer = nullptr;  // told of every RPC (metrics); must outlive the service
   // A chunk stream commits what it has staged once this long has passed since its last
   // commit (at a batch boundary), not only when it ends: over a slow link a stream may
   // outlive the client's deadline, and what arrived must not be lost with it.

@@ -4,7 +4,11 @@
 // backend must pass tests/server/store_conformance.
 //
 // What is stored is ciphertext and public, signed data only: envelopes, sealed chunks,
-// signed join requests and hashes of spent enrollment tokens. No key ever reaches it.
+// signed join requests and hashes of spent and issued enrollment tokens (never a
+// token). No key ever reaches it.
+// Per vault it also keeps what the operator sees (VaultSummary): counts, a quota, and
+// the second of the last write, the one timestamp the server keeps, because an
+// operator must be able to tell a vault in use from an abandoned one.
 //
 // Contract for every backend:
 //   - A write that returned success is durable (survives a crash or power loss).
@@ -17,10 +21,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/bytes.h"
@@ -33,6 +39,7 @@ namespace evault::server {
 inline constexpr std::size_t kIdBytes = 16;       // vault ids and object ids
 inline constexpr std::size_t kChunkIdBytes = 16;
 inline constexpr std::size_t kAuthorBytes = 32;   // Ed25519 public keys
+inline constexpr std::size_t kEnrollTokenHashBytes = 32;  // EnrollTokenHash (enroll_tokens.h)
 
 struct StoredObject {
   std::uint64_t server_seq = 0;
@@ -50,10 +57,41 @@ struct ChainHead {
   crypto::Bytes hash;            // ObjectCodec::ChainHash of that object; empty at 0
 };
 
+// The operator's view of one vault: ids and counts only, since the server knows
+// nothing else (`evault-server admin`, metrics).
+struct VaultSummary {
+  crypto::Bytes vault_id;
+  std::uint64_t objects = 0;      // objects stored, the genesis included (= HeadSeq)
+  std::uint64_t bytes_used = 0;   // as BytesUsed
+  // Seconds since the Unix epoch, by the backend's clock, of the last write that stored
+  // something new: the creation, an append, a chunk commit. 0: not known (a vault last
+  // written before the store recorded it).
+  std::int64_t last_write_unix = 0;
+  std::uint64_t quota_bytes = 0;  // the vault's own quota; 0: the server's default
+};
+
 enum class CreateOutcome {
   kCreated,
-  kVaultExists,  // nothing written, the token is not spent
-  kTokenSpent,   // nothing written
+  kVaultExists,   // nothing written, the token is not spent
+  kTokenSpent,    // nothing written
+  kTokenRevoked,  // nothing written: the token was issued and then revoked
+};
+
+// An enrollment token issued by the operator (`evault-server admin token create`),
+// known by its hash only: a stolen store or backup holds no usable token.
+inline constexpr std::size_t kMaxEnrollTokenNoteBytes = 100;
+struct IssuedEnrollToken {
+  crypto::Bytes hash;             // kEnrollTokenHashBytes
+  std::int64_t created_unix = 0;  // as given to IssueEnrollToken
+  std::string note;               // the operator's, may be empty
+  bool revoked = false;
+  bool spent = false;             // a vault was created with it
+};
+
+enum class RevokeOutcome {
+  kRevoked,
+  kAlreadyRevoked,  // nothing changed
+  kSpent,           // nothing changed: a vault was created with it already
 };
 
 class Store {
@@ -100,6 +138,53 @@ class Store {
 
   // Serialized envelopes plus new chunk bytes: what quotas are measured against.
   virtual Result<std::uint64_t> BytesUsed(crypto::ByteView vault_id) = 0;
+
+  // --- the operator's view ---
+
+  // Every vault, in byte order of vault id. Reads a consistent state of each vault,
+  // not necessarily of all of them at one instant.
+  virtual Result<std::vector<VaultSummary>> ListVaults() = 0;
+  // One vault (its usage and quota read together, as a quota check needs them);
+  // nullopt if it does not exist.
+  virtual Result<std::optional<VaultSummary>> FindVault(crypto::ByteView vault_id) = 0;
+  // Sets the vault's own quota in bytes, durably; 0 returns it to the server's default.
+  // Changes nothing else (not the last write time). kNotFound if no such vault.
+  virtual Status SetVaultQuota(crypto::ByteView vault_id, std::uint64_t quota_bytes) = 0;
+
+  // --- enrollment tokens issued by the operator ---
+  //
+  // Tokens from the server's token file are checked by the service and only their
+  // spending reaches the store (CreateVault); these are the ones an operator issues
+  // while the server runs, shared by every server on the same store.
+
+  // Records a token by its hash (kEnrollTokenHashBytes) with the operator's note (at
+  // most kMaxEnrollTokenNoteBytes, no control characters). kAlreadyExists if that hash
+  // is issued already.
+  virtual Status IssueEnrollToken(crypto::ByteView token_hash, std::int64_t created_unix,
+                                  std::string_view note) = 0;
+  // The issued token with that hash; nullopt if none was issued.
+  virtual Result<std::optional<IssuedEnrollToken>> FindEnrollToken(crypto::ByteView token_hash) = 0;
+  // Every issued token, oldest first (ties in hash order).
+  virtual Result<std::vector<IssuedEnrollToken>> ListEnrollTokens() = 0;
+  // Revokes an issued token, durably. Atomic with respect to CreateVault: once this
+  // returned kRevoked, no CreateVault spends the token (it answers kTokenRevoked), and
+  // a token a CreateVault spent first is kSpent. kNotFound if it was never issued.
+  virtual Result<RevokeOutcome> RevokeEnrollToken(crypto::ByteView token_hash) = 0;
+
+  // --- the store's identity, backups ---
+
+  // 16 random bytes made when the store is created (or first opened by a server that
+  // keeps one) and replaced only by RenewIncarnation. Clients see it in every Pull: a
+  // new value tells them the server's history may have gone back (a restored backup)
+  // rather than letting a rollback pass silently.
+  virtual Result<crypto::Bytes> Incarnation() = 0;
+  // A new random incarnation, durably: run once on a restored store, before it serves.
+  virtual Status RenewIncarnation() = 0;
+  // Writes a consistent copy of the whole store, taken while it serves, into the new
+  // directory `dir` (its parent must exist). kAlreadyExists if `dir` exists;
+  // kUnsupported for a backend that its database's own tools back up (PostgreSQL:
+  // pg_dump or pg_basebackup), with a message that names them.
+  virtual Status Backup(const std::filesystem::path& dir) = 0;
 
   // --- attachment chunks, keyed by (vault, chunk id) ---
 

@@ -1,6 +1,7 @@
 // RocksDbStore against the Store contract, plus what only the embedded store promises:
 // a private data directory, no info LOG, chunks written once (not through the WAL),
-// staged chunks swept when an upload never commits, and a bound on open files.
+// staged chunks swept when an upload never commits, a bound on open files, and vault
+// records of the first format still read.
 #include "server/rocksdb_store.h"
 
 #include <sys/resource.h>
@@ -50,15 +51,6 @@ ObjectEnvelope CreateVault(Store& store, TestVault& v) {
   ObjectEnvelope g = v.Genesis(owner);
   EXPECT_TRUE(store.CreateVault(v.id, g, EnrollTokenHash("a-token-long-enough-" + Str(crypto::RandomBytes(8)))).has_value());
   return g;
-}
-
-std::vector<sync::v1::Chunk> RandomChunks(std::size_t count, std::size_t size) {
-  std::vector<sync::v1::Chunk> chunks(count);
-  for (auto& c : chunks) {
-    c.set_chunk_id(Str(crypto::RandomBytes(kChunkIdBytes)));
-    c.set_data(Str(crypto::RandomBytes(size)));
-  }
-  return chunks;
 }
 
 std::uintmax_t WalBytes(const std::filesystem::path& db) {
@@ -129,6 +121,56 @@ TEST(RocksDbStore, StagedChunksOfADroppedUploadAreDeletedAtTheNextOpen) {
   auto survivor = RawChunk(db, v.id, kept[0].chunk_id());
   ASSERT_TRUE(survivor.has_value());
   EXPECT_EQ(*survivor, kept[0].data());
+}
+
+// A deployment's vaults were written when the 'v' record held only head seq | bytes
+// used: they read as last write unknown (0) and the default quota, and their next write
+// brings the record up to date.
+TEST(RocksDbStore, ReadsVaultRecordsOfTheFirstFormat) {
+  crypto::EnsureSodium();
+  TempDir dir;
+  TestVault v;
+  std::uint64_t genesis_bytes = 0;
+  {
+    auto store = OpenRocksDb(dir.path());
+    ASSERT_NE(store, nullptr);
+    genesis_bytes = CreateVault(*store, v).ByteSizeLong();
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {{rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), (dir.path() / "data" / "db").string(), families, &handles, &raw);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    Bytes old;
+    crypto::AppendU64(old, 1);
+    crypto::AppendU64(old, genesis_bytes);
+    s = raw->Put(rocksdb::WriteOptions(), "v" + Str(v.id), Str(old));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto store = OpenRocksDb(dir.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto list, store->ListVaults());
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].vault_id, v.id);
+  EXPECT_EQ(list[0].objects, 1u);
+  EXPECT_EQ(list[0].bytes_used, genesis_bytes);
+  EXPECT_EQ(list[0].last_write_unix, 0);
+  EXPECT_EQ(list[0].quota_bytes, 0u);
+
+  ASSERT_TRUE(store->SetVaultQuota(v.id, 5000000).has_value());
+  Device author;
+  std::vector<ObjectEnvelope> batch = {v.Sealed(author)};
+  ASSERT_OK_AND_ASSIGN(auto appended, store->Append(v.id, batch));
+  EXPECT_EQ(appended[0].server_seq, 2u);
+  ASSERT_OK_AND_ASSIGN(auto found, store->FindVault(v.id));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->objects, 2u);
+  EXPECT_EQ(found->bytes_used, genesis_bytes + batch[0].ByteSizeLong());
+  EXPECT_GT(found->last_write_unix, 0);
+  EXPECT_EQ(found->quota_bytes, 5000000u);
 }
 
 // Every commit flushes a blob file. With RocksDB's default (keep every file open) a

@@ -126,6 +126,7 @@ void ServiceTest::Start(std::function<void(ServiceOptions&)> tweak,
   ServerOptions options;
   options.listen_address = "127.0.0.1:0";
   options.credentials = grpc::InsecureServerCredentials();
+  options.admin_socket = admin_socket_;
   options.service.enroll_token_hashes = {EnrollTokenHash(kToken), EnrollTokenHash(kToken2), EnrollTokenHash(kToken3)};
   options.service.log_sink = [this](std::string_view line) {
     std::lock_guard lock(log_mu_);

@@ -86,6 +86,7 @@ class ServiceTest : public ::testing::Test {
   std::vector<std::string> LogLines();
 
   TempDir dir_;
+  std::string admin_socket_;  // ServerOptions::admin_socket of the next Start()
   std::unique_ptr<RunningServer> server_;
   TestVault vault_;
   Device owner_;

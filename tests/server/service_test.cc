@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/forwarding_store.h"
+#include "tests/server/metrics_text.h"
 #include "tests/server/service_fixture.h"
 
 namespace evault::server::testing {
@@ -1322,74 +1324,126 @@ TEST_F(ServiceTest, RateLimitReturnsResourceExhausted) {
   EXPECT_CODE(other_client->Login(vault_, other), StatusCode::PERMISSION_DENIED);  // allowed through, not a member
 }
 
+// Pushes objects of about 1.6 KB until the server refuses one (at most `limit`): how
+// many it took. The refused object's chain step is undone.
+int PushUntilRefused(Client& client, TestVault& v, Device& d, grpc::Status& refusal, int limit = 100) {
+  int pushed = 0;
+  for (; pushed < limit; ++pushed) {
+    const auto fix = d.chain;
+    refusal = client.Push({v.Sealed(d, std::string(1500, 'q'))});
+    if (!refusal.ok()) {
+      d.chain = fix;
+      break;
+    }
+  }
+  return pushed;
+}
+
+sv::Chunk ChunkOf(std::size_t bytes) {
+  sv::Chunk c;
+  c.set_chunk_id(Str(crypto::RandomBytes(16)));
+  c.set_data(std::string(bytes, 'c'));
+  return c;
+}
+
 TEST_F(ServiceTest, QuotaExceededReturnsResourceExhausted) {
   Start([](ServiceOptions& o) { o.quota_bytes = 16 << 10; });
   ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
-  int pushed = 0;
   grpc::Status s;
-  for (int i = 0; i < 100; ++i) {
-    const auto fix = owner_.chain;
-    s = owner_client_->Push({vault_.Sealed(owner_, std::string(1500, 'q'))});
-    if (!s.ok()) {
-      owner_.chain = fix;
-      break;
-    }
-    ++pushed;
-  }
+  const int pushed = PushUntilRefused(*owner_client_, vault_, owner_, s);
   EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_GT(pushed, 3);
   EXPECT_EQ(HeadSeq(*owner_client_), static_cast<std::uint64_t>(pushed + 1));
-  sv::Chunk c;
-  c.set_chunk_id(Str(crypto::RandomBytes(16)));
-  c.set_data(std::string(20 << 10, 'c'));
-  EXPECT_CODE(owner_client_->PutChunks({c}), StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_CODE(owner_client_->PutChunks({ChunkOf(20 << 10)}), StatusCode::RESOURCE_EXHAUSTED);
   // Replays cost nothing, so they still go through; reads too.
   sv::PullResponse pulled;
   ASSERT_TRUE(owner_client_->Pull(1, 1, &pulled).ok());
   EXPECT_CODE(owner_client_->Push({pulled.objects(0).object()}), StatusCode::OK);
 }
 
+// A vault's own quota (Store::SetVaultQuota) replaces the server's default for it alone,
+// either way, and takes effect at once on a running server.
+TEST_F(ServiceTest, AVaultsOwnQuotaOverridesTheServerDefault) {
+  Store* store = nullptr;
+  Start([](ServiceOptions& o) { o.quota_bytes = 16 << 10; },
+        [&](std::unique_ptr<Store> inner) {
+          store = inner.get();
+          return inner;
+        });
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  TestVault small;
+  Device small_owner;
+  ASSERT_TRUE(CreateVault(small, small.Genesis(small_owner), kToken2).ok());
+  auto small_client = NewClient();
+  ASSERT_TRUE(small_client->Login(small, small_owner).ok());
+
+  // Each vault filled up to its quota: under it, and less than one more object short.
+  TestVault scratch;
+  Device scratch_device;
+  const std::uint64_t object_bytes = scratch.Sealed(scratch_device, std::string(1500, 'q')).ByteSizeLong() + 16;
+  auto expect_filled_to = [&](const TestVault& v, std::uint64_t quota) {
+    auto found = store->FindVault(v.id);
+    ASSERT_TRUE(found.has_value() && found->has_value());
+    EXPECT_LE((*found)->bytes_used, quota);
+    EXPECT_GT((*found)->bytes_used + object_bytes, quota);
+  };
+  ASSERT_TRUE(store->SetVaultQuota(vault_.id, 48 << 10).has_value());
+  grpc::Status s;
+  EXPECT_GT(PushUntilRefused(*owner_client_, vault_, owner_, s), 20);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  expect_filled_to(vault_, 48 << 10);
+  EXPECT_GT(PushUntilRefused(*small_client, small, small_owner, s), 3);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  expect_filled_to(small, 16 << 10);
+
+  // Lowered below what the vault holds: refused at once. Back to the default: still
+  // over it. Raised: accepted again, chunks too.
+  ASSERT_TRUE(store->SetVaultQuota(vault_.id, 20 << 10).has_value());
+  EXPECT_EQ(PushUntilRefused(*owner_client_, vault_, owner_, s), 0);
+  EXPECT_CODE(s, StatusCode::RESOURCE_EXHAUSTED);
+  ASSERT_TRUE(store->SetVaultQuota(vault_.id, 0).has_value());
+  EXPECT_EQ(PushUntilRefused(*owner_client_, vault_, owner_, s), 0);
+  ASSERT_TRUE(store->SetVaultQuota(vault_.id, 1 << 20).has_value());
+  EXPECT_EQ(PushUntilRefused(*owner_client_, vault_, owner_, s, 3), 3);
+  EXPECT_CODE(owner_client_->PutChunks({ChunkOf(100 << 10)}), StatusCode::OK);
+  EXPECT_CODE(small_client->PutChunks({ChunkOf(20 << 10)}), StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(ServiceTest, AVaultsOwnQuotaAppliesWhenTheServerHasNone) {
+  Store* store = nullptr;
+  Start({}, [&](std::unique_ptr<Store> inner) {
+    store = inner.get();
+    return inner;
+  });
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  ASSERT_TRUE(store->SetVaultQuota(vault_.id, 8 << 10).has_value());
+  EXPECT_CODE(owner_client_->PutChunks({ChunkOf(20 << 10)}), StatusCode::RESOURCE_EXHAUSTED);
+  grpc::Status s;
+  EXPECT_GT(PushUntilRefused(*owner_client_, vault_, owner_, s), 0);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used, store->BytesUsed(vault_.id));
+  EXPECT_LE(used, 8u << 10);
+  // Without its quota the vault takes what it was refused.
+  ASSERT_TRUE(store->SetVaultQuota(vault_.id, 0).has_value());
+  EXPECT_CODE(owner_client_->PutChunks({ChunkOf(20 << 10)}), StatusCode::OK);
+}
+
 // --- robustness ------------------------------------------------------------------------------
 
-// A Store that forwards to a real one, failing appends on demand.
-class FlakyStore final : public Store {
+// A Store that forwards to a real one, failing appends and listings on demand.
+class FlakyStore final : public ForwardingStore {
  public:
-  FlakyStore(std::unique_ptr<Store> inner, std::atomic<bool>* fail) : inner_(std::move(inner)), fail_(fail) {}
-  Result<bool> VaultExists(crypto::ByteView v) override { return inner_->VaultExists(v); }
-  Result<CreateOutcome> CreateVault(crypto::ByteView v, const ObjectEnvelope& g, crypto::ByteView t) override {
-    return inner_->CreateVault(v, g, t);
-  }
+  FlakyStore(std::unique_ptr<Store> inner, std::atomic<bool>* fail) : ForwardingStore(std::move(inner)), fail_(fail) {}
   Result<std::vector<Appended>> Append(crypto::ByteView v, std::span<const ObjectEnvelope> e) override {
     if (*fail_) return Fail(ErrorCode::kIo, "disk on fire at /secret/path");
-    return inner_->Append(v, e);
+    return ForwardingStore::Append(v, e);
   }
-  Result<std::uint64_t> HeadSeq(crypto::ByteView v) override { return inner_->HeadSeq(v); }
-  Result<std::optional<StoredObject>> FindObject(crypto::ByteView v, crypto::ByteView o) override {
-    return inner_->FindObject(v, o);
+  Result<std::vector<VaultSummary>> ListVaults() override {
+    if (*fail_) return Fail(ErrorCode::kIo, "disk on fire at /secret/path");
+    return ForwardingStore::ListVaults();
   }
-  Result<std::vector<StoredObject>> Scan(crypto::ByteView v, std::uint64_t a, std::size_t c, std::size_t b) override {
-    return inner_->Scan(v, a, c, b);
-  }
-  Result<ChainHead> AuthorHead(crypto::ByteView v, crypto::ByteView a) override { return inner_->AuthorHead(v, a); }
-  Result<std::vector<ObjectEnvelope>> MembershipEnvelopes(crypto::ByteView v) override {
-    return inner_->MembershipEnvelopes(v);
-  }
-  Result<std::uint64_t> BytesUsed(crypto::ByteView v) override { return inner_->BytesUsed(v); }
-  Result<bool> HasChunk(crypto::ByteView v, crypto::ByteView c) override { return inner_->HasChunk(v, c); }
-  Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView v) override {
-    return inner_->BeginChunkUpload(v);
-  }
-  Result<std::optional<std::string>> GetChunk(crypto::ByteView v, crypto::ByteView c) override {
-    return inner_->GetChunk(v, c);
-  }
-  Result<bool> PutJoinRequest(const sv::JoinRequest& r) override { return inner_->PutJoinRequest(r); }
-  Result<std::vector<sv::JoinRequest>> ListJoinRequests(crypto::ByteView v) override {
-    return inner_->ListJoinRequests(v);
-  }
-  Status RemoveJoinRequest(crypto::ByteView v, crypto::ByteView i) override { return inner_->RemoveJoinRequest(v, i); }
 
  private:
-  std::unique_ptr<Store> inner_;
   std::atomic<bool>* fail_;
 };
 
@@ -1403,6 +1457,14 @@ TEST_F(ServiceTest, AStoreFailureIsInternalAndChangesNothing) {
   const grpc::Status s = owner_client_->Push({op});
   EXPECT_EQ(s.error_code(), StatusCode::INTERNAL);
   EXPECT_EQ(s.error_message().find("secret"), std::string::npos);  // no detail for the client
+  // The operator's metrics count it, and a scrape that cannot read the store says so.
+  const std::string text = server_->metrics().Render();
+  const MetricsText metrics = ParseMetricsText(text);
+  EXPECT_EQ(metrics.Find("evault_rpcs_total", {{"method", "Push"}, {"code", "INTERNAL"}}), 1);
+  EXPECT_EQ(metrics.Find("evault_store_up"), 0);
+  EXPECT_FALSE(metrics.Find("evault_vaults").has_value());
+  EXPECT_EQ(metrics.Find("evault_storage_failures_total", {{"kind", "io"}}), 2);  // the push, the scrape
+  EXPECT_EQ(text.find("secret"), std::string::npos);
   // The membership did not take the invite the store never wrote.
   Device joiner;
   auto anonymous = NewClient();

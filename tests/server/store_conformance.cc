@@ -1,9 +1,11 @@
 // The Store contract: gap-free sequences, idempotent appends, chain heads, scan
-// limits, chunks, first-wins join requests, single-use tokens, and durability across
-// a reopen. See store_conformance.h.
+// limits, chunks, first-wins join requests, single-use tokens, issued and revoked
+// tokens, the incarnation, and durability across a reopen. See store_conformance.h.
 #include "tests/server/store_conformance.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -398,6 +400,141 @@ TEST_P(StoreConformance, JoinRequestsFirstOneWins) {
   EXPECT_TRUE(none.empty());
 }
 
+// --- the operator's view ---
+
+namespace {
+std::int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+TEST_P(StoreConformance, ListVaultsGivesEachVaultsIdsAndCountsInIdOrder) {
+  ASSERT_OK_AND_ASSIGN(auto empty, store().ListVaults());
+  EXPECT_TRUE(empty.empty());
+  Device owner;
+  World w(store());
+  TestVault plain, appended, with_chunk;
+  struct Expected {
+    std::uint64_t objects, bytes;
+  };
+  std::map<Bytes, Expected> expected;
+  const std::int64_t before = UnixNow();
+  for (TestVault* v : {&plain, &appended, &with_chunk}) expected[v->id] = {1, w.Create(*v, owner).ByteSizeLong()};
+  std::vector<ObjectEnvelope> batch = {appended.Sealed(owner), appended.Sealed(owner)};
+  ASSERT_TRUE(store().Append(appended.id, batch).has_value());
+  expected[appended.id].objects += 2;
+  expected[appended.id].bytes += batch[0].ByteSizeLong() + batch[1].ByteSizeLong();
+  std::vector<sync::v1::Chunk> chunks = {MakeChunk(crypto::RandomBytes(16), 5000)};
+  ASSERT_TRUE(store().PutChunks(with_chunk.id, chunks).has_value());
+  expected[with_chunk.id].bytes += 5000;
+  const std::int64_t after = UnixNow();
+
+  ASSERT_OK_AND_ASSIGN(auto list, store().ListVaults());
+  ASSERT_EQ(list.size(), 3u);
+  auto want = expected.begin();  // a std::map: in byte order of id
+  for (const VaultSummary& got : list) {
+    EXPECT_EQ(got.vault_id, want->first) << "not in id order";
+    EXPECT_EQ(got.objects, want->second.objects);
+    EXPECT_EQ(got.bytes_used, want->second.bytes);
+    EXPECT_EQ(got.quota_bytes, 0u);
+    // The backend's clock may round; a second either side is allowed.
+    EXPECT_GE(got.last_write_unix, before - 1);
+    EXPECT_LE(got.last_write_unix, after + 1);
+    ASSERT_OK_AND_ASSIGN(auto one, store().FindVault(got.vault_id));
+    ASSERT_TRUE(one.has_value());
+    EXPECT_EQ(one->vault_id, got.vault_id);
+    EXPECT_EQ(one->objects, got.objects);
+    EXPECT_EQ(one->bytes_used, got.bytes_used);
+    EXPECT_EQ(one->last_write_unix, got.last_write_unix);
+    ++want;
+  }
+  ASSERT_OK_AND_ASSIGN(auto absent, store().FindVault(TestVault().id));
+  EXPECT_FALSE(absent.has_value());
+  auto malformed = store().FindVault(crypto::RandomBytes(15));
+  ASSERT_FALSE(malformed.has_value());
+  EXPECT_EQ(malformed.error().code, ErrorCode::kInvalidArgument);
+}
+
+// Last write moves with what stores something new, and only with that.
+TEST_P(StoreConformance, LastWriteFollowsAppendsAndChunkCommits) {
+  Device owner;
+  World w(store());
+  TestVault objects_vault, chunks_vault;
+  const ObjectEnvelope genesis = w.Create(objects_vault, owner);
+  w.Create(chunks_vault, owner);
+  auto last_write = [&](const TestVault& v) {
+    auto found = store().FindVault(v.id);
+    EXPECT_TRUE(found.has_value() && found->has_value());
+    return found && *found ? (*found)->last_write_unix : -1;
+  };
+  const std::int64_t created = std::max(last_write(objects_vault), last_write(chunks_vault));
+  // Once the clock has passed the creations' second, any later write shows.
+  while (UnixNow() <= created) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  const std::vector<ObjectEnvelope> replay = {genesis};
+  ASSERT_TRUE(store().Append(objects_vault.id, replay).has_value());  // stores nothing
+  ASSERT_TRUE(store().SetVaultQuota(objects_vault.id, 1 << 20).has_value());
+  EXPECT_LE(last_write(objects_vault), created);
+
+  const std::vector<ObjectEnvelope> fresh = {objects_vault.Sealed(owner)};
+  ASSERT_TRUE(store().Append(objects_vault.id, fresh).has_value());
+  const std::int64_t appended = last_write(objects_vault);
+  EXPECT_GT(appended, created);
+  std::vector<sync::v1::Chunk> chunks = {MakeChunk(crypto::RandomBytes(16), 3000)};
+  ASSERT_TRUE(store().PutChunks(chunks_vault.id, chunks).has_value());
+  const std::int64_t committed = last_write(chunks_vault);
+  EXPECT_GT(committed, created);
+  Reopen();
+  EXPECT_EQ(last_write(objects_vault), appended);
+  EXPECT_EQ(last_write(chunks_vault), committed);
+}
+
+TEST_P(StoreConformance, AVaultsQuotaIsSetResetAndKept) {
+  Device owner;
+  World w(store());
+  TestVault v, other;
+  w.Create(v, owner);
+  w.Create(other, owner);
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used, store().BytesUsed(v.id));
+  ASSERT_TRUE(store().SetVaultQuota(v.id, 123456789).has_value());
+  ASSERT_OK_AND_ASSIGN(auto found, store().FindVault(v.id));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->quota_bytes, 123456789u);
+  EXPECT_EQ(found->bytes_used, used);  // nothing else changed
+  EXPECT_EQ(found->objects, 1u);
+  ASSERT_OK_AND_ASSIGN(auto theirs, store().FindVault(other.id));
+  ASSERT_TRUE(theirs.has_value());
+  EXPECT_EQ(theirs->quota_bytes, 0u);
+
+  // Kept across a reopen and through later writes.
+  Reopen();
+  std::vector<ObjectEnvelope> batch = {v.Sealed(owner)};
+  ASSERT_TRUE(store().Append(v.id, batch).has_value());
+  std::vector<sync::v1::Chunk> chunks = {MakeChunk(crypto::RandomBytes(16), 3000)};
+  ASSERT_TRUE(store().PutChunks(v.id, chunks).has_value());
+  ASSERT_OK_AND_ASSIGN(auto list, store().ListVaults());
+  auto mine = std::find_if(list.begin(), list.end(), [&](const VaultSummary& s) { return s.vault_id == v.id; });
+  ASSERT_NE(mine, list.end());
+  EXPECT_EQ(mine->quota_bytes, 123456789u);
+  EXPECT_EQ(mine->objects, 2u);
+  EXPECT_EQ(mine->bytes_used, used + batch[0].ByteSizeLong() + 3000);
+
+  // 0: back to the server's default.
+  ASSERT_TRUE(store().SetVaultQuota(v.id, 0).has_value());
+  ASSERT_OK_AND_ASSIGN(auto reset, store().FindVault(v.id));
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_EQ(reset->quota_bytes, 0u);
+
+  auto absent = store().SetVaultQuota(TestVault().id, 1000);
+  ASSERT_FALSE(absent.has_value());
+  EXPECT_EQ(absent.error().code, ErrorCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(auto after, store().ListVaults());
+  EXPECT_EQ(after.size(), 2u);  // refusing created nothing
+  auto malformed = store().SetVaultQuota(crypto::RandomBytes(17), 1000);
+  ASSERT_FALSE(malformed.has_value());
+  EXPECT_EQ(malformed.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, MalformedIdsAreRefused) {
   Device owner;
   const Bytes short_id = crypto::RandomBytes(15);
@@ -448,6 +585,148 @@ TEST_P(StoreConformance, ConcurrentAppendsStayGapFree) {
   ASSERT_EQ(all.size(), std::size_t{kThreads * kPerThread});
   EXPECT_EQ(*all.begin(), 2u);
   EXPECT_EQ(*all.rbegin(), std::uint64_t{kThreads * kPerThread + 1});
+}
+
+// --- enrollment tokens issued by the operator, the incarnation -----------------------------
+
+TEST_P(StoreConformance, IssuedTokensAreListedByHashWithTheirState) {
+  const Bytes early = EnrollTokenHash("issued-token-early-0123"), late = EnrollTokenHash("issued-token-late-01234"),
+              spent = EnrollTokenHash("issued-token-spent-0123");
+  ASSERT_TRUE(store().IssueEnrollToken(late, 2000, "for the Lagos office").has_value());
+  ASSERT_TRUE(store().IssueEnrollToken(early, 1000, "").has_value());
+  ASSERT_TRUE(store().IssueEnrollToken(spent, 3000, "spent one").has_value());
+  // Issued twice is refused, and changes nothing.
+  ASSERT_FALSE(store().IssueEnrollToken(late, 9999, "again").has_value());
+  EXPECT_EQ(store().IssueEnrollToken(late, 9999, "again").error().code, ErrorCode::kAlreadyExists);
+  Device owner;
+  TestVault v;
+  ASSERT_OK_AND_ASSIGN(CreateOutcome created, store().CreateVault(v.id, v.Genesis(owner), spent));
+  EXPECT_EQ(created, CreateOutcome::kCreated);
+  ASSERT_OK_AND_ASSIGN(RevokeOutcome revoked, store().RevokeEnrollToken(early));
+  EXPECT_EQ(revoked, RevokeOutcome::kRevoked);
+
+  Reopen();
+
+  ASSERT_OK_AND_ASSIGN(auto tokens, store().ListEnrollTokens());
+  ASSERT_EQ(tokens.size(), 3u);  // oldest first
+  EXPECT_EQ(tokens[0].hash, early);
+  EXPECT_EQ(tokens[0].created_unix, 1000);
+  EXPECT_EQ(tokens[0].note, "");
+  EXPECT_TRUE(tokens[0].revoked);
+  EXPECT_FALSE(tokens[0].spent);
+  EXPECT_EQ(tokens[1].hash, late);
+  EXPECT_EQ(tokens[1].created_unix, 2000);
+  EXPECT_EQ(tokens[1].note, "for the Lagos office");
+  EXPECT_FALSE(tokens[1].revoked);
+  EXPECT_FALSE(tokens[1].spent);
+  EXPECT_EQ(tokens[2].hash, spent);
+  EXPECT_TRUE(tokens[2].spent);
+  EXPECT_FALSE(tokens[2].revoked);
+  ASSERT_OK_AND_ASSIGN(auto found, store().FindEnrollToken(late));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->note, "for the Lagos office");
+  ASSERT_OK_AND_ASSIGN(auto spent_found, store().FindEnrollToken(spent));
+  ASSERT_TRUE(spent_found.has_value());
+  EXPECT_TRUE(spent_found->spent);
+  // A token only spent (from the token file) was never issued.
+  TestVault w;
+  const Bytes file_token = EnrollTokenHash("a-token-from-the-file-1");
+  ASSERT_TRUE(store().CreateVault(w.id, w.Genesis(owner), file_token).has_value());
+  ASSERT_OK_AND_ASSIGN(auto not_issued, store().FindEnrollToken(file_token));
+  EXPECT_FALSE(not_issued.has_value());
+  ASSERT_OK_AND_ASSIGN(auto still, store().ListEnrollTokens());
+  EXPECT_EQ(still.size(), 3u);
+}
+
+TEST_P(StoreConformance, ARevokedTokenCreatesNoVault) {
+  Device owner;
+  TestVault v;
+  const Bytes token = EnrollTokenHash("to-be-revoked-token-01");
+  ASSERT_TRUE(store().IssueEnrollToken(token, 1, "x").has_value());
+  ASSERT_OK_AND_ASSIGN(RevokeOutcome first, store().RevokeEnrollToken(token));
+  EXPECT_EQ(first, RevokeOutcome::kRevoked);
+  ASSERT_OK_AND_ASSIGN(RevokeOutcome second, store().RevokeEnrollToken(token));
+  EXPECT_EQ(second, RevokeOutcome::kAlreadyRevoked);
+  ASSERT_OK_AND_ASSIGN(CreateOutcome outcome, store().CreateVault(v.id, v.Genesis(owner), token));
+  EXPECT_EQ(outcome, CreateOutcome::kTokenRevoked);
+  ASSERT_OK_AND_ASSIGN(bool exists, store().VaultExists(v.id));
+  EXPECT_FALSE(exists);
+  ASSERT_OK_AND_ASSIGN(auto listed, store().FindEnrollToken(token));
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_FALSE(listed->spent);  // the refused create spent nothing
+
+  // A spent token is not revoked; one never issued cannot be.
+  const Bytes used = EnrollTokenHash("used-before-revoke-012");
+  ASSERT_TRUE(store().IssueEnrollToken(used, 2, "").has_value());
+  ASSERT_TRUE(store().CreateVault(v.id, v.Genesis(owner), used).has_value());
+  ASSERT_OK_AND_ASSIGN(RevokeOutcome late, store().RevokeEnrollToken(used));
+  EXPECT_EQ(late, RevokeOutcome::kSpent);
+  ASSERT_OK_AND_ASSIGN(auto after, store().FindEnrollToken(used));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_FALSE(after->revoked);
+  auto unknown = store().RevokeEnrollToken(EnrollTokenHash("never-issued-token-01"));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, TokenArgumentsAreChecked) {
+  const Bytes token = EnrollTokenHash("argument-check-token-1");
+  EXPECT_EQ(store().IssueEnrollToken(Bytes(31, 1), 1, "").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store().IssueEnrollToken(token, 1, std::string(kMaxEnrollTokenNoteBytes + 1, 'n')).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store().IssueEnrollToken(token, 1, "line\nbreak").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store().FindEnrollToken(Bytes(33, 1)).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store().RevokeEnrollToken(Bytes()).error().code, ErrorCode::kInvalidArgument);
+  // The longest note, in UTF-8, is kept as it was.
+  const std::string note = std::string(kMaxEnrollTokenNoteBytes - 2, 'n') + "\xc3\xa9";
+  ASSERT_TRUE(store().IssueEnrollToken(token, 1, note).has_value());
+  ASSERT_OK_AND_ASSIGN(auto found, store().FindEnrollToken(token));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->note, note);
+}
+
+// A revoke and a create with the same token, at once: one of them wins, and the other
+// sees it (never a vault made with a token whose revocation was acknowledged).
+TEST_P(StoreConformance, RevokeAndCreateRacingHaveOneWinner) {
+  Device owner;
+  int created = 0, revoked = 0;
+  for (int i = 0; i < 20; ++i) {
+    const Bytes token = EnrollTokenHash("racing-token-number-" + std::to_string(i));
+    ASSERT_TRUE(store().IssueEnrollToken(token, i, "").has_value());
+    TestVault v;
+    Result<CreateOutcome> create = Fail(ErrorCode::kInternal, "not run");
+    std::thread creator([&] { create = store().CreateVault(v.id, v.Genesis(owner), token); });
+    auto revoke = store().RevokeEnrollToken(token);
+    creator.join();
+    ASSERT_TRUE(create.has_value()) << create.error().message;
+    ASSERT_TRUE(revoke.has_value()) << revoke.error().message;
+    if (*create == CreateOutcome::kCreated) {
+      EXPECT_EQ(*revoke, RevokeOutcome::kSpent);
+      ++created;
+    } else {
+      EXPECT_EQ(*create, CreateOutcome::kTokenRevoked);
+      EXPECT_EQ(*revoke, RevokeOutcome::kRevoked);
+      ++revoked;
+    }
+    ASSERT_OK_AND_ASSIGN(bool exists, store().VaultExists(v.id));
+    EXPECT_EQ(exists, *create == CreateOutcome::kCreated);
+  }
+  EXPECT_EQ(created + revoked, 20);
+}
+
+TEST_P(StoreConformance, TheIncarnationIsKeptUntilRenewed) {
+  ASSERT_OK_AND_ASSIGN(Bytes first, store().Incarnation());
+  EXPECT_EQ(first.size(), 16u);
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(Bytes reopened, store().Incarnation());
+  EXPECT_EQ(reopened, first);
+  ASSERT_TRUE(store().RenewIncarnation().has_value());
+  ASSERT_OK_AND_ASSIGN(Bytes renewed, store().Incarnation());
+  EXPECT_EQ(renewed.size(), 16u);
+  EXPECT_NE(renewed, first);
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(Bytes kept, store().Incarnation());
+  EXPECT_EQ(kept, renewed);
 }
 
 TEST_P(StoreConformance, ReopeningKeepsEverything) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -28,6 +29,16 @@ struct StoreFactory {
 };
 
 inline std::string StoreFactoryName(const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; }
+
+// For a backend's own tests beside the suite: `count` chunks of `size` random bytes.
+inline std::vector<sync::v1::Chunk> RandomChunks(std::size_t count, std::size_t size) {
+  std::vector<sync::v1::Chunk> chunks(count);
+  for (auto& c : chunks) {
+    c.set_chunk_id(Str(crypto::RandomBytes(kChunkIdBytes)));
+    c.set_data(Str(crypto::RandomBytes(size)));
+  }
+  return chunks;
+}
 
 class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
  protected:

@@ -35,6 +35,7 @@
 #include "crypto/secret_bytes.h"
 #include "evault_sync.grpc.pb.h"
 #include "server/enroll_tokens.h"
+#include "server/forwarding_store.h"
 #include "server/rocksdb_store.h"
 #include "server/server.h"
 #include "tests/cli/cli_fixture.h"
@@ -285,37 +286,27 @@ bool Finds(vault::Vault& v, const std::string& word) {
 
 // --- a lying server: the real service and store, plus objects it makes up ---------------
 
-class LyingStore final : public server::Store {
+class LyingStore final : public server::ForwardingStore {
  public:
-  explicit LyingStore(std::unique_ptr<server::Store> real) : real_(std::move(real)) {}
-  server::Store& real() { return *real_; }
+  explicit LyingStore(std::unique_ptr<server::Store> real) : ForwardingStore(std::move(real)) {}
+  server::Store& real() { return inner(); }
   // Served after the real objects, at the next server sequences.
   void SetInvented(std::vector<ObjectEnvelope> invented) {
     std::lock_guard lock(mu_);
     invented_ = std::move(invented);
   }
 
-  Result<bool> VaultExists(crypto::ByteView v) override { return real_->VaultExists(v); }
-  Result<server::CreateOutcome> CreateVault(crypto::ByteView v, const ObjectEnvelope& g, crypto::ByteView t) override {
-    return real_->CreateVault(v, g, t);
-  }
-  Result<std::vector<server::Appended>> Append(crypto::ByteView v, std::span<const ObjectEnvelope> e) override {
-    return real_->Append(v, e);
-  }
   Result<std::uint64_t> HeadSeq(crypto::ByteView v) override {
-    auto head = real_->HeadSeq(v);
+    auto head = real().HeadSeq(v);
     if (!head) return head;
     std::lock_guard lock(mu_);
     return *head + invented_.size();
   }
-  Result<std::optional<server::StoredObject>> FindObject(crypto::ByteView v, crypto::ByteView id) override {
-    return real_->FindObject(v, id);
-  }
   Result<std::vector<server::StoredObject>> Scan(crypto::ByteView v, std::uint64_t after, std::size_t max_count,
                                                  std::size_t max_bytes) override {
-    auto head = real_->HeadSeq(v);
+    auto head = real().HeadSeq(v);
     if (!head) return std::unexpected(head.error());
-    auto objects = real_->Scan(v, after, max_count, max_bytes);
+    auto objects = real().Scan(v, after, max_count, max_bytes);
     if (!objects) return objects;
     std::lock_guard lock(mu_);
     for (std::size_t i = 0; i < invented_.size() && objects->size() < max_count; ++i) {
@@ -324,26 +315,8 @@ class LyingStore final : public server::Store {
     }
     return objects;
   }
-  Result<server::ChainHead> AuthorHead(crypto::ByteView v, crypto::ByteView a) override { return real_->AuthorHead(v, a); }
-  Result<std::vector<ObjectEnvelope>> MembershipEnvelopes(crypto::ByteView v) override {
-    return real_->MembershipEnvelopes(v);
-  }
-  Result<std::uint64_t> BytesUsed(crypto::ByteView v) override { return real_->BytesUsed(v); }
-  Result<bool> HasChunk(crypto::ByteView v, crypto::ByteView c) override { return real_->HasChunk(v, c); }
-  Result<std::unique_ptr<ChunkUpload>> BeginChunkUpload(crypto::ByteView v) override {
-    return real_->BeginChunkUpload(v);
-  }
-  Result<std::optional<std::string>> GetChunk(crypto::ByteView v, crypto::ByteView c) override {
-    return real_->GetChunk(v, c);
-  }
-  Result<bool> PutJoinRequest(const pb::JoinRequest& r) override { return real_->PutJoinRequest(r); }
-  Result<std::vector<pb::JoinRequest>> ListJoinRequests(crypto::ByteView v) override {
-    return real_->ListJoinRequests(v);
-  }
-  Status RemoveJoinRequest(crypto::ByteView v, crypto::ByteView i) override { return real_->RemoveJoinRequest(v, i); }
 
  private:
-  std::unique_ptr<server::Store> real_;
   std::mutex mu_;
   std::vector<ObjectEnvelope> invented_;
 };
