@@ -6,7 +6,7 @@ SAN_BUILD    ?= build-sanitize
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= $(notdir $(wildcard fuzz/corpus/*))
 
-.PHONY: all deps build demo test test-long deps-bench bench clean deps-sanitize sanitize-build test-sanitize fuzz-long
+.PHONY: all deps build demo test test-long package deps-bench bench clean deps-sanitize sanitize-build test-sanitize fuzz-long
 
 all: build
 
@@ -28,6 +28,10 @@ test: build
 
 test-long: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L long
+
+# The Debian packages evault and evault-server, in $(BUILD) (deploy/README.md).
+package: build
+	cmake --build $(BUILD) --target package
 
 # The benchmark suite of issue #7 (bench/bench_suite.sh): every figure beside its limit or
 # peer (age, gpg, restic, installed here only) in the same run, one table on stdout.

@@ -15,6 +15,8 @@ packages=(
   libsodium-dev librocksdb-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libkeyutils-dev
+  libmicrohttpd-dev
+  libpqxx-dev postgresql
 )
 case "$mode" in
   "") ;;
@@ -24,9 +26,10 @@ case "$mode" in
 esac
 # The standard tools the tests check exports with (ssh-keygen -Y verify, minisign -V, and
 # age -d for the encrypted bundle), and chromium, which renders the export's report.html
-# headless (screenshot, DOM, PDF).
+# headless (screenshot, DOM, PDF). nginx, which the reverse-proxy example is tested with
+# (tests/deploy/nginx_test.cc).
 # Installed when possible; without them those tests skip, nothing else needs them.
-optional=(openssh-client minisign chromium age)
+optional=(openssh-client minisign chromium age nginx)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
