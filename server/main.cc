@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
   options.service.quota_bytes = quota_bytes;
   options.service.rate_limit = rate_limit;
   options.service.log_level = LogLevelFromName(log_level);
+  options.service.shared_store = !postgres.empty();  // replicas may share it
 
   auto store = OpenStore(data_dir, postgres);
   if (!store) return Die(logger, store.error().message);

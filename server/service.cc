@@ -77,22 +77,42 @@ grpc::Status VaultSyncService::Internal(const Error& error) {
 bool VaultSyncService::Allowed(std::string_view device_key) { return limiter_.Allow(device_key, Clock::now()); }
 
 Result<std::shared_ptr<VaultSyncService::VaultState>> VaultSyncService::LoadVault(const std::string& vault_id) {
+  std::shared_ptr<VaultState> cached;
   {
     std::lock_guard lock(vaults_mu_);
-    if (auto it = vaults_.find(vault_id); it != vaults_.end()) return it->second;
+    if (auto it = vaults_.find(vault_id); it != vaults_.end()) cached = it->second;
   }
-  // Not cached. Absent vaults are not cached either, so probing random ids costs no
-  // memory. Two threads may rebuild the same vault at once; the first one in wins,
-  // and no push can have changed it meanwhile (pushes go through the cached state).
-  EVAULT_ASSIGN_OR_RETURN(bool exists, store_.VaultExists(View(vault_id)));
-  if (!exists) return std::shared_ptr<VaultState>();
+  // Alone on its store, this process sees every membership change: it made them.
+  if (cached && !options_.shared_store) return cached;
+  // Absent vaults are not cached, so probing random ids costs no memory. Two threads
+  // may rebuild the same vault at once; the first one in wins.
+  if (!cached) {
+    EVAULT_ASSIGN_OR_RETURN(bool exists, store_.VaultExists(View(vault_id)));
+    if (!exists) return std::shared_ptr<VaultState>();
+  }
   EVAULT_ASSIGN_OR_RETURN(auto envelopes, store_.MembershipEnvelopes(View(vault_id)));
-  auto state = std::make_shared<VaultState>();
+  if (cached) {
+    {
+      std::shared_lock lock(cached->mu);
+      if (cached->membership_ops == envelopes.size()) return cached;
+    }
+  }
+  vault::Membership membership;
   for (const auto& e : envelopes) {
-    if (auto s = state->membership.Apply(e); !s) {
+    if (auto s = membership.Apply(e); !s) {
       return Fail(ErrorCode::kCorrupt, "stored membership does not replay: " + s.error().message);
     }
   }
+  if (cached) {
+    // Another replica appended membership operations: take the store's state.
+    std::unique_lock lock(cached->mu);
+    cached->membership = std::move(membership);
+    cached->membership_ops = envelopes.size();
+    return cached;
+  }
+  auto state = std::make_shared<VaultState>();
+  state->membership = std::move(membership);
+  state->membership_ops = envelopes.size();
   std::lock_guard lock(vaults_mu_);
   return vaults_.emplace(vault_id, std::move(state)).first->second;
 }

@@ -69,6 +69,11 @@ struct ServiceOptions {
   // commit (at a batch boundary), not only when it ends: over a slow link a stream may
   // outlive the client's deadline, and what arrived must not be lost with it.
   std::chrono::milliseconds chunk_commit_interval{5000};
+  // Other server processes write to the same store (replicas on PostgreSQL): the cached
+  // membership of a vault is checked against the store's at every call and rebuilt when
+  // another process appended a membership operation, so an admission or a revocation
+  // made through one replica holds on all of them from their next call.
+  bool shared_store = false;
 };
 
 class VaultSyncService final : public sync::v1::VaultSync::Service {
@@ -108,6 +113,7 @@ class VaultSyncService final : public sync::v1::VaultSync::Service {
     std::mutex push_mu;
     mutable std::shared_mutex mu;
     vault::Membership membership;
+    std::size_t membership_ops = 0;  // the store's membership envelopes it was built from
   };
 
   // What an authorised call knows about its caller.

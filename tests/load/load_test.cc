@@ -6,7 +6,12 @@
 // everything any device acknowledged: nothing lost, nothing duplicated, no conflict.
 // The server's memory (VmRSS/VmHWM from /proc) is sampled throughout and bounded.
 //
-// EVAULT_LOAD_SECONDS (default 15), EVAULT_LOAD_CLIENTS (default 50).
+// With EVAULT_LOAD_POSTGRES (a connection string) the server stores into PostgreSQL, and
+// EVAULT_LOAD_REPLICAS servers share that database, device i syncing through replica
+// i mod N (issue #8): the devices must converge exactly as through one server.
+//
+// EVAULT_LOAD_SECONDS (default 15), EVAULT_LOAD_CLIENTS (default 50), EVAULT_LOAD_REPLICAS
+// (default 1; more need EVAULT_LOAD_POSTGRES).
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,28 +65,6 @@ std::optional<Memory> ReadMemory(pid_t pid) {
   return m;
 }
 
-// ServerProcess keeps its pid to itself: find the evault-server serving `data_dir`.
-pid_t FindServerPid(const fs::path& data_dir) {
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::string> args;
-    for (std::size_t start = 0; start < cmdline.size();) {
-      const auto end = cmdline.find('\0', start);
-      args.push_back(cmdline.substr(start, end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    if (args.empty() || fs::path(args[0]).filename() != "evault-server") continue;
-    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
-      if (args[i] == "--data" && args[i + 1] == data_dir.string()) return static_cast<pid_t>(std::stol(name));
-    }
-  }
-  return -1;
-}
-
 constexpr std::string_view kPass = "load test passphrase";
 crypto::SecretBytes Pass() { return crypto::SecretBytes::CopyFrom(kPass); }
 
@@ -96,6 +79,7 @@ struct Acked {
 
 struct Client {
   int index = 0;
+  int replica = 0;  // the server it syncs through
   fs::path dir;
   std::unique_ptr<Vault> vault;
   Acked acked;
@@ -111,24 +95,32 @@ class LoadTest : public ::testing::Test {
     seconds_ = EnvLong("EVAULT_LOAD_SECONDS", 15);
     const char* seed_text = std::getenv("EVAULT_LOAD_SEED");
     seed_ = seed_text && *seed_text ? std::strtoull(seed_text, nullptr, 10) : std::random_device{}();
+    replicas_n_ = static_cast<int>(EnvLong("EVAULT_LOAD_REPLICAS", 1));
+    const char* postgres = std::getenv("EVAULT_LOAD_POSTGRES");
+    ASSERT_TRUE(replicas_n_ == 1 || (postgres && *postgres)) << "replicas need EVAULT_LOAD_POSTGRES";
     // warn: 50 devices' RPCs would otherwise fill the log; the listening line is always written.
-    server_ = std::make_unique<sync_test::ServerProcess>(dir_.path() / "server",
-                                                         std::vector<std::string>{"--log-level", "warn"});
-    std::string error;
-    ASSERT_TRUE(server_->Start(&error)) << error;
-    server_pid_ = FindServerPid(server_->data_dir());
-    ASSERT_GT(server_pid_, 0) << "cannot find the server's pid";
-    config_.server = server_->address();
-    config_.ca_pem = vt::ReadFileOrEmpty(server_->ca_file());
-    ASSERT_FALSE(config_.ca_pem.empty());
+    std::vector<std::string> args = {"--log-level", "warn"};
+    if (postgres && *postgres) args.insert(args.end(), {"--postgres", postgres});
+    for (int r = 0; r < replicas_n_; ++r) {
+      auto& server = servers_.emplace_back(
+          std::make_unique<sync_test::ServerProcess>(dir_.path() / fmt::format("server-{}", r), args));
+      std::string error;
+      ASSERT_TRUE(server->Start(&error)) << error;
+      // Each replica has its own certificate; a device trusts the one it syncs through.
+      SyncState::Config config;
+      config.server = server->address();
+      config.ca_pem = vt::ReadFileOrEmpty(server->ca_file());
+      ASSERT_FALSE(config.ca_pem.empty());
+      configs_.push_back(std::move(config));
+    }
   }
   void TearDown() override {
-    if (HasFailure() && server_) {
-      const std::string log = server_->log();
-      std::cerr << "server log (tail):\n" << (log.size() > 4000 ? log.substr(log.size() - 4000) : log) << "\n";
+    for (std::size_t r = 0; HasFailure() && r < servers_.size(); ++r) {
+      const std::string log = servers_[r]->log();
+      std::cerr << "server " << r << " log (tail):\n" << (log.size() > 4000 ? log.substr(log.size() - 4000) : log) << "\n";
     }
     for (auto& c : clients_) c.vault.reset();
-    server_.reset();
+    servers_.clear();
   }
 
   // Runs `fn(i)` for i in [0, n) on `threads` threads.
@@ -145,7 +137,7 @@ class LoadTest : public ::testing::Test {
   }
 
   Result<client::SyncReport> Sync(Client& c) {
-    auto r = client::RunSync(*c.vault, config_, std::nullopt, {});
+    auto r = client::RunSync(*c.vault, configs_[c.replica], std::nullopt, {});
     if (r) {
       ++c.syncs;
       c.pushed += r->pushed_objects;
@@ -165,6 +157,7 @@ class LoadTest : public ::testing::Test {
     clients_.resize(static_cast<std::size_t>(clients_n_));
     for (int i = 0; i < clients_n_; ++i) {
       clients_[i].index = i;
+      clients_[i].replica = i % replicas_n_;
       clients_[i].dir = dir_.path() / fmt::format("device-{}", i);
     }
     Client& owner = clients_[0];
@@ -172,8 +165,8 @@ class LoadTest : public ::testing::Test {
     auto opened = Vault::Open(owner.dir, Pass());
     ASSERT_TRUE(opened) << opened.error().message;
     owner.vault = std::move(*opened);
-    ASSERT_TRUE(SyncState(*owner.vault).SaveConfig(config_));
-    auto created = client::RunSync(*owner.vault, config_, server_->enroll_token(), {});
+    ASSERT_TRUE(SyncState(*owner.vault).SaveConfig(configs_[0]));
+    auto created = client::RunSync(*owner.vault, configs_[0], servers_[0]->enroll_token(), {});
     ASSERT_TRUE(created) << created.error().message;
     std::vector<crypto::Bytes> secrets(clients_.size());
     for (int i = 1; i < clients_n_; ++i) {
@@ -198,10 +191,11 @@ class LoadTest : public ::testing::Test {
       if (!v) return fail("Open: " + v.error().message);
       c.vault = std::move(*v);
       SyncState state(*c.vault);
-      if (auto s = state.SaveConfig(config_); !s) return fail("SaveConfig: " + s.error().message);
+      const SyncState::Config& config = configs_[c.replica];
+      if (auto s = state.SaveConfig(config); !s) return fail("SaveConfig: " + s.error().message);
       auto request = state.MakeJoinRequest(secrets[k + 1]);
       if (!request) return fail("MakeJoinRequest: " + request.error().message);
-      if (auto s = client::FileJoinRequest(config_, *request); !s) return fail("FileJoinRequest: " + s.error().message);
+      if (auto s = client::FileJoinRequest(config, *request); !s) return fail("FileJoinRequest: " + s.error().message);
     });
     ASSERT_EQ(failures, std::vector<std::string>());
     auto admitted = Sync(owner);
@@ -277,9 +271,9 @@ class LoadTest : public ::testing::Test {
   }
 
   vt::ScopedTempDir dir_;
-  std::unique_ptr<sync_test::ServerProcess> server_;
-  pid_t server_pid_ = -1;
-  SyncState::Config config_;
+  std::vector<std::unique_ptr<sync_test::ServerProcess>> servers_;  // replicas
+  std::vector<SyncState::Config> configs_;                          // one per replica
+  int replicas_n_ = 1;
   std::vector<Client> clients_;
   int clients_n_ = 50;
   long seconds_ = 15;
@@ -297,7 +291,7 @@ TEST_F(LoadTest, ClientsSyncConcurrentlyAndConverge) {
   std::uint64_t peak_rss = 0, peak_hwm = 0, samples = 0;
   std::thread sampler([&] {
     while (sampling) {
-      if (auto m = ReadMemory(server_pid_)) {
+      if (auto m = ReadMemory(servers_[0]->pid())) {
         peak_rss = std::max(peak_rss, m->rss_kib);
         peak_hwm = std::max(peak_hwm, m->hwm_kib);
         ++samples;

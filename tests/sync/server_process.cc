@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -39,10 +40,13 @@ ServerProcess::~ServerProcess() {
 std::string ServerProcess::log() const { return cli_test::ReadFile(log_file_); }
 
 bool ServerProcess::Start(std::string* error) {
-  std::vector<std::string> args = {EVAULT_SERVER_BINARY, "--data", data_.string(),
-                                   "--listen", "127.0.0.1:" + std::to_string(port_),
+  std::vector<std::string> args = {EVAULT_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port_),
                                    "--tls-cert", cert_.string(), "--tls-key", key_.string(),
                                    "--enroll-token-file", token_file_.string()};
+  // A server on PostgreSQL (--postgres CONNINFO) has no data directory.
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--postgres") == extra_args_.end()) {
+    args.insert(args.end(), {"--data", data_.string()});
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   const auto log_offset = fs::exists(log_file_) ? fs::file_size(log_file_) : 0;
   pid_ = ::fork();

@@ -25,7 +25,8 @@ class ServerProcess {
   void Kill();  // SIGKILL
 
   std::string address() const { return "localhost:" + std::to_string(port_); }
-  const fs::path& data_dir() const { return data_; }
+  const fs::path& data_dir() const { return data_; }  // unused with --postgres in extra_args
+  pid_t pid() const { return pid_; }  // -1 when not running
   const fs::path& ca_file() const { return ca_; }
   const fs::path& cert_file() const { return cert_; }
   const std::string& enroll_token() const { return token_; }
