@@ -65,12 +65,6 @@ class AdminTest : public ServiceTest {
   std::unique_ptr<Client> ClientOf(RunningServer& server) { return std::make_unique<Client>(server.address()); }
 };
 
-#define EXPECT_CODE(status_expr, code)                                        \
-  do {                                                                        \
-    const grpc::Status evs_status_ = (status_expr);                           \
-    EXPECT_EQ(evs_status_.error_code(), code) << evs_status_.error_message(); \
-  } while (0)
-
 // Every object of the vault the client's server holds, in server order.
 std::vector<sv::PulledObject> PullAll(Client& client, std::string* incarnation = nullptr) {
   std::vector<sv::PulledObject> all;

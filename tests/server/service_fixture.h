@@ -18,6 +18,13 @@
 #include "server/server.h"
 #include "tests/server/test_util.h"
 
+// Expects a gRPC call's status code, and prints the server's message when it differs.
+#define EXPECT_CODE(status_expr, code)                                       \
+  do {                                                                       \
+    const grpc::Status evs_status_ = (status_expr);                          \
+    EXPECT_EQ(evs_status_.error_code(), code) << evs_status_.error_message(); \
+  } while (0)
+
 namespace evault::server::testing {
 
 namespace sv = sync::v1;

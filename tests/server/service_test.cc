@@ -17,12 +17,6 @@ namespace {
 
 using grpc::StatusCode;
 
-#define EXPECT_CODE(status_expr, code)                                       \
-  do {                                                                       \
-    const grpc::Status evs_status_ = (status_expr);                          \
-    EXPECT_EQ(evs_status_.error_code(), code) << evs_status_.error_message(); \
-  } while (0)
-
 // --- vault creation ------------------------------------------------------------------
 
 TEST_F(ServiceTest, CreateVaultNeedsAnUnspentConfiguredToken) {
