@@ -367,6 +367,20 @@ int Run(int argc, char** argv) {
                static_cast<double>(report.uploaded_bytes) / (1 << 20), report.pulled_objects,
                report.downloaded_chunks, static_cast<double>(report.downloaded_bytes) / (1 << 20),
                report.server_head, report.admitted_now ? "; this device is now a member" : "");
+    if (report.server_restored) {
+      // Not a silent rollback: the operator restored a backup, and this device says what it did about it.
+      fmt::print(stderr,
+                 "evault: the server was restored from a backup: its history was checked again from the start "
+                 "({} objects found as this device saw them); {} of this device's objects it had lost were sent "
+                 "again\n",
+                 report.rechecked_objects, report.resent_objects);
+      if (report.server_gap.others_objects > 0) {
+        fmt::print(stderr,
+                   "evault: the server still lacks {} objects of {} other devices that this device holds; they are "
+                   "restored when those devices sync\n",
+                   report.server_gap.others_objects, report.server_gap.other_devices);
+      }
+    }
     if (report.resealed_objects > 0) {
       fmt::print("sealed {} unsynced objects again to the new key epoch (a device was revoked or changed role)\n",
                  report.resealed_objects);

@@ -376,6 +376,11 @@ Status PullObjects(SyncConnection& conn, SyncState& state, SyncReport& report, c
     pb::PullResponse page;
     EVAULT_TRY(conn.Call("pulling objects", &pb::VaultSync::Stub::Pull, request, &page));
     EVAULT_ASSIGN_OR_RETURN(auto outcome, state.ApplyPulled(page));
+    if (outcome.server_restored) {
+      report.server_restored = true;  // pulled_seq is back at 0: the loop starts over
+      continue;
+    }
+    report.rechecked_objects += outcome.rechecked;
     report.pulled_objects += outcome.objects;
     report.pulled_evidence += outcome.evidence;
     report.admitted_now = report.admitted_now || outcome.admitted_now;
@@ -459,13 +464,32 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
   }
   // With something to push, learn first whether a key epoch began (a revocation or role
   // change) and seal what is unpushed to it, so nothing new reaches a departed device.
+  // What a restored server lost of this device's history (known after a complete pull).
+  auto lost_own = [&]() -> Result<std::uint64_t> {
+    if (!report.server_restored) return 0;
+    EVAULT_ASSIGN_OR_RETURN(auto gap, state.GapOnServer());
+    return gap.own_objects;
+  };
   if (state.author_seq() > state.pushed_seq()) {
     EVAULT_TRY(PullObjects(*conn, state, report, progress));
+    EVAULT_ASSIGN_OR_RETURN(report.resent_objects, lost_own());
     EVAULT_ASSIGN_OR_RETURN(report.resealed_objects, state.ResealStaleUnpushed());
   }
   EVAULT_TRY(UploadChunks(*conn, state, report, progress));
   EVAULT_TRY(PushObjects(*conn, state, report));
   EVAULT_TRY(PullObjects(*conn, state, report, progress));
+  // A restore found by that pull: send again what the server lost, then take it back
+  // (each object is checked against what this device wrote).
+  EVAULT_ASSIGN_OR_RETURN(std::uint64_t lost, lost_own());
+  if (lost > 0) {
+    report.resent_objects += lost;
+    EVAULT_TRY(UploadChunks(*conn, state, report, progress));
+    EVAULT_TRY(PushObjects(*conn, state, report));
+    EVAULT_TRY(PullObjects(*conn, state, report, progress));
+  }
+  if (report.server_restored) {
+    EVAULT_ASSIGN_OR_RETURN(report.server_gap, state.GapOnServer());
+  }
   EVAULT_TRY(DownloadChunks(*conn, state, report, progress));
 
   if (state.admitted() && state.membership().CanAdmit(state.device().public_key())) {

@@ -36,6 +36,14 @@ struct SyncReport {
   std::size_t shared_keys = 0;  // keys sealed to members that lacked them
   std::size_t rejected_objects = 0;  // signed by a member but malformed: set aside
   std::size_t resealed_objects = 0;  // unpushed objects sealed again to a new key epoch
+  // The server was restored from a backup (its incarnation changed): its history was
+  // checked again from the start (rechecked: objects found as this device saw them),
+  // this device's objects it had lost were sent again (resent), and `server_gap` is what
+  // it still lacks of what this device saw.
+  bool server_restored = false;
+  std::size_t rechecked_objects = 0;
+  std::uint64_t resent_objects = 0;
+  vault::SyncState::ServerGap server_gap;
   bool created_vault = false;
   bool admitted_now = false;
   bool awaiting_admission = false;

@@ -38,6 +38,69 @@ Result<Pin> ParsePin(std::string_view value) {
 
 std::string Short(ByteView key) { return DeviceIdFromKey(key).substr(0, 12); }
 
+// A server restored from a backup has a new incarnation and numbers its history anew.
+// This device then keeps two heads per author: its pin (pin/<author>: the furthest it has
+// verified, never going back) and where the server's copy of that chain is (spin/<author>,
+// in effect once kRestoredKey is set; before, the two are the same). Local bookkeeping
+// keyed by server order (smem/, queue/, rejected/) is offset by kOrderBaseKey so that a
+// new incarnation's numbers sort after the old ones.
+constexpr std::string_view kIncarnationKey = "sync/incarnation";
+constexpr std::string_view kRestoredKey = "sync/restored";
+constexpr std::string_view kOrderBaseKey = "sync/order-base";
+// This device's objects the server acknowledged, then lost in a restore: those after
+// this author seq up to pushed_seq are sent again, unchanged.
+constexpr std::string_view kResendKey = "sync/resend-after";
+
+std::string SeqValue(std::uint64_t seq) { return fmt::format("{:016x}", seq); }
+
+Result<std::optional<std::uint64_t>> ReadSeq(Vault::Impl& impl, std::string_view key) {
+  EVAULT_ASSIGN_OR_RETURN(auto value, impl.catalog->Get(0, key));
+  if (!value) return std::optional<std::uint64_t>();
+  std::uint64_t seq = 0;
+  const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), seq, 16);
+  if (ec != std::errc() || end != value->data() + value->size()) {
+    return Fail(ErrorCode::kCorrupt, fmt::format("the vault's {} is malformed", key));
+  }
+  return std::optional<std::uint64_t>(seq);
+}
+
+// The server's incarnation changed: start its history again from its first object.
+Status BeginRestoredServer(Vault::Impl& impl, const std::string& incarnation) {
+  EVAULT_ASSIGN_OR_RETURN(auto base, ReadSeq(impl, kOrderBaseKey));
+  Vault::Impl::Txn t = impl.Begin();
+  impl.catalog->Put(0, std::string(kOrderBaseKey), SeqValue(base.value_or(0) + impl.state.pulled_seq()));
+  impl.catalog->Put(0, std::string(kIncarnationKey), incarnation);
+  impl.catalog->Put(0, std::string(kRestoredKey), "1");
+  EVAULT_ASSIGN_OR_RETURN(auto spins, impl.catalog->Scan(0, "spin/"));
+  for (const auto& [key, value] : spins) impl.catalog->Delete(0, key);
+  const std::uint64_t previous = impl.state.pulled_seq();
+  impl.state.set_pulled_seq(0);
+  auto committed = impl.Commit(t);
+  if (!committed) impl.state.set_pulled_seq(previous);
+  return committed;
+}
+
+// After a complete pull of a restored server that holds this device's chain only up to
+// `server_has`: the objects it acknowledged beyond are sent again (Unpushed), and their
+// attachments are queued for upload again. Staged in the caller's transaction.
+Status MarkLostOwnObjects(Vault::Impl& impl, std::uint64_t server_has) {
+  const std::uint64_t pushed = impl.state.pushed_seq();
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl, kResendKey));
+  if (server_has >= pushed || (resend_after && *resend_after <= server_has)) return Ok();
+  impl.catalog->Put(0, std::string(kResendKey), SeqValue(server_has));
+  for (std::uint64_t seq = server_has + 1; seq <= pushed; ++seq) {
+    EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+    if (!object_hex) continue;  // purged here: Unpushed says so
+    EVAULT_ASSIGN_OR_RETURN(auto envelope, impl.LoadEnvelope(*object_hex));
+    if (!envelope.public_body().empty()) continue;
+    EVAULT_ASSIGN_OR_RETURN(OpenedObject opened, impl.OpenEnvelope(envelope));
+    if (opened.identity.kind == ObjectKind::kAttachmentManifest) {
+      impl.catalog->Put(0, fmt::format("upload/{}", Hex(opened.identity.logical_id)), *object_hex);
+    }
+  }
+  return Ok();
+}
+
 }  // namespace
 
 SyncState::SyncState(Vault& vault) : impl_(*vault.impl_) {}
@@ -82,8 +145,17 @@ Result<std::vector<format::v1::ObjectEnvelope>> SyncState::Unpushed(std::size_t 
                                                                     std::size_t max_bytes) {
   std::vector<format::v1::ObjectEnvelope> out;
   std::size_t bytes = 0;
-  for (std::uint64_t seq = impl_.state.pushed_seq() + 1; seq <= impl_.state.author_seq(); ++seq) {
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl_, kResendKey));
+  const std::uint64_t pushed = impl_.state.pushed_seq();
+  for (std::uint64_t seq = resend_after.value_or(pushed) + 1; seq <= impl_.state.author_seq(); ++seq) {
     EVAULT_ASSIGN_OR_RETURN(auto object_id, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+    if (!object_id && seq <= pushed) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("the server was restored from a backup and lost this device's objects from {} on, "
+                              "which were purged here after their upload; until a device that pulled them "
+                              "sends them again, this device cannot push",
+                              seq));
+    }
     if (!object_id) return Fail(ErrorCode::kCorrupt, fmt::format("own object {} is missing", seq));
     EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(*object_id));
     bytes += envelope.ByteSizeLong();
@@ -166,11 +238,17 @@ Result<std::size_t> SyncState::ResealStaleUnpushed() {
 }
 
 Status SyncState::MarkPushed(std::uint64_t seq) {
-  if (seq <= impl_.state.pushed_seq()) return Ok();
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl_, kResendKey));
+  const std::uint64_t previous = impl_.state.pushed_seq();
+  if (seq <= (resend_after ? *resend_after : previous)) return Ok();
   if (seq > impl_.state.author_seq()) return Fail(ErrorCode::kInternal, "acknowledged an object never written");
   Vault::Impl::Txn t = impl_.Begin();
-  const std::uint64_t previous = impl_.state.pushed_seq();
-  impl_.state.set_pushed_seq(seq);  // written with the root by Commit
+  if (resend_after && seq >= previous) {
+    impl_.catalog->Delete(0, std::string(kResendKey));
+  } else if (resend_after) {
+    impl_.catalog->Put(0, std::string(kResendKey), SeqValue(seq));
+  }
+  impl_.state.set_pushed_seq(std::max(seq, previous));  // written with the root by Commit
   auto committed = impl_.Commit(t);
   if (!committed) impl_.state.set_pushed_seq(previous);
   return committed;
@@ -377,13 +455,34 @@ Status ApplyObject(Vault::Impl& impl, Vault::Impl::Txn& t, const format::v1::Obj
 
 Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullResponse& page) {
   PullOutcome outcome;
+  // A new incarnation is a server restored from a backup: its sequence numbers start a
+  // new history, so this page (asked for after an old number) is not applied; the pull
+  // starts again from the beginning. Within one incarnation, going back is a rollback.
+  EVAULT_ASSIGN_OR_RETURN(auto recorded, impl_.catalog->Get(0, kIncarnationKey));
+  const std::string incarnation = Hex(crypto::AsBytes(page.server_incarnation()));
+  if (!page.server_incarnation().empty() && recorded && *recorded != incarnation) {
+    EVAULT_TRY(BeginRestoredServer(impl_, incarnation));
+    outcome.server_restored = true;
+    return outcome;
+  }
+  const bool record_incarnation = !page.server_incarnation().empty() && !recorded;
   const std::uint64_t before = impl_.state.pulled_seq();
   if (page.head_seq() < before) {
     return Fail(ErrorCode::kTampered,
                 fmt::format("the server rolled back: it reports {} objects, this device has already seen {}",
                             page.head_seq(), before));
   }
-  if (page.objects().empty() && page.head_seq() == before) return outcome;  // nothing new: write nothing
+  if (page.objects().empty() && page.head_seq() == before) {  // nothing new: write nothing but the incarnation
+    if (!record_incarnation) return outcome;
+    Vault::Impl::Txn t = impl_.Begin();
+    impl_.catalog->Put(0, std::string(kIncarnationKey), incarnation);
+    EVAULT_TRY(impl_.Commit(t));
+    return outcome;
+  }
+  EVAULT_ASSIGN_OR_RETURN(auto restored_flag, impl_.catalog->Get(0, kRestoredKey));
+  const bool restored = restored_flag.has_value();
+  EVAULT_ASSIGN_OR_RETURN(auto order_base, ReadSeq(impl_, kOrderBaseKey));
+  auto order = [base = order_base.value_or(0)](std::uint64_t server_seq) { return base + server_seq; };
   const std::string me = Hex(impl_.signing->public_key());
   const bool was_member = impl_.MyRole().has_value();
   impl_.pulled_authors.clear();
@@ -402,6 +501,19 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     }
     return &(pins[author_hex] = std::move(p));
   };
+  // Where the server's copy of an author's chain is: its pin, unless the server was restored.
+  std::map<std::string, Pin> spins;
+  auto spin_of = [&](const std::string& author_hex) -> Result<Pin*> {
+    if (!restored) return pin_of(author_hex);
+    auto it = spins.find(author_hex);
+    if (it != spins.end()) return &it->second;
+    Pin p;
+    EVAULT_ASSIGN_OR_RETURN(auto stored, impl_.catalog->Get(0, fmt::format("spin/{}", author_hex)));
+    if (stored) {
+      EVAULT_ASSIGN_OR_RETURN(p, ParsePin(*stored));
+    }
+    return &(spins[author_hex] = std::move(p));
+  };
   // Checkpoints compare against what this device has seen of each author: its own
   // chain in full, others up to their pins.
   auto seen = [&](const std::string& author_hex) -> std::uint64_t {
@@ -410,7 +522,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     return pin ? (*pin)->seq : 0;
   };
   struct Sealed {
-    std::uint64_t server_seq;
+    std::uint64_t order;  // its place in server order, as local keys hold it
     const format::v1::ObjectEnvelope* envelope;
     bool current_epoch;  // sealed to the key epoch current at its place in server order
   };
@@ -438,21 +550,37 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       return Fail(ErrorCode::kTampered, fmt::format("{} was altered: its signature is invalid", where));
     }
     EVAULT_ASSIGN_OR_RETURN(Pin * pin, pin_of(author_hex));
-    if (e.author_seq() <= pin->seq) {
+    EVAULT_ASSIGN_OR_RETURN(Pin * at, spin_of(author_hex));
+    if (e.author_seq() <= at->seq) {
       return Fail(ErrorCode::kTampered, fmt::format("the server replayed object {} of device {}", e.author_seq(),
                                                     Short(crypto::AsBytes(e.author()))));
     }
-    if (e.author_seq() != pin->seq + 1) {
+    if (e.author_seq() != at->seq + 1) {
       return Fail(ErrorCode::kTampered,
                   fmt::format("the server dropped objects of device {}: expected object {}, got {}",
-                              Short(crypto::AsBytes(e.author())), pin->seq + 1, e.author_seq()));
+                              Short(crypto::AsBytes(e.author())), at->seq + 1, e.author_seq()));
     }
-    if (e.prev_hash() != std::string(crypto::AsText(pin->hash))) {
+    if (e.prev_hash() != std::string(crypto::AsText(at->hash))) {
       return Fail(ErrorCode::kTampered, fmt::format("the history of device {} was altered at object {}",
                                                     Short(crypto::AsBytes(e.author())), e.author_seq()));
     }
-    pin->seq = e.author_seq();
-    pin->hash = ObjectCodec::ChainHash(e);
+    at->seq = e.author_seq();
+    at->hash = ObjectCodec::ChainHash(e);
+    if (restored && e.author_seq() <= pin->seq) {
+      // Seen before the restore, sent back to the server since: it must be exactly what
+      // this device saw, and is not applied again.
+      EVAULT_ASSIGN_OR_RETURN(auto seen_hash,
+                              impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq())));
+      if (!seen_hash || *seen_hash != Hex(at->hash)) {
+        return Fail(ErrorCode::kTampered,
+                    fmt::format("the restored server's history differs from what this device saw: object {} of "
+                                "device {} was altered",
+                                e.author_seq(), Short(crypto::AsBytes(e.author()))));
+      }
+      ++outcome.rechecked;
+      continue;
+    }
+    *pin = *at;
 
     if (author_hex == me) {
       // This device's own object coming back: it must be exactly what was written.
@@ -468,7 +596,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
                                                         "where it does not apply: {}",
                                                         where, applied.error().message));
         }
-        impl_.catalog->Put(0, fmt::format("smem/{:016x}", pulled.server_seq()), Hex(crypto::AsBytes(e.object_id())));
+        impl_.catalog->Put(0, fmt::format("smem/{:016x}", order(pulled.server_seq())), Hex(crypto::AsBytes(e.object_id())));
         impl_.catalog->Delete(0, fmt::format("myop/{:016x}", e.author_seq()));
       }
       continue;
@@ -493,7 +621,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       t.batch.Put(Slice(object_id), e.SerializeAsString());
       ++outcome.membership_ops;
       impl_.catalog->Put(0, "checkpoint/due", "1");
-      impl_.catalog->Put(0, fmt::format("smem/{:016x}", pulled.server_seq()), Hex(object_id));
+      impl_.catalog->Put(0, fmt::format("smem/{:016x}", order(pulled.server_seq())), Hex(object_id));
       continue;
     }
     // Legal devices may append custody entries only (their views and exports); what
@@ -504,7 +632,7 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     // Roles change only with a new epoch, so an object of the epoch current at its
     // place was written in the role its author held in that epoch (the server refuses
     // an older epoch; one that places it anyway is caught here).
-    sealed.push_back({pulled.server_seq(), &e, e.key_epoch() == confirmed.current_epoch()});
+    sealed.push_back({order(pulled.server_seq()), &e, e.key_epoch() == confirmed.current_epoch()});
   }
   if (page.objects().empty() && page.head_seq() > before) {
     return Fail(ErrorCode::kTampered, "the server reports newer objects but sends none");
@@ -595,14 +723,16 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       }
     }
   }
-  for (const auto& [server_seq, e, current_epoch] : sealed) {
+  for (const auto& [server_order, e, current_epoch] : sealed) {
+    const std::uint64_t server_seq = server_order;
     if (!current_epoch) {
       set_aside(*e, server_seq);
       continue;
     }
     auto fate = open_and_apply(*e);
     if (!fate) {
-      return fail(Error{fate.error().code, fmt::format("server object {}: {}", server_seq, fate.error().message)});
+      return fail(Error{fate.error().code, fmt::format("pulled object {} of device {}: {}", e->author_seq(),
+                                                       Short(crypto::AsBytes(e->author())), fate.error().message)});
     }
     switch (*fate) {
       case Fate::kApplied:
@@ -622,6 +752,17 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
 
   for (const auto& [author_hex, pin] : pins) {
     impl_.catalog->Put(0, fmt::format("pin/{}", author_hex), PinValue(pin));
+  }
+  if (record_incarnation) impl_.catalog->Put(0, std::string(kIncarnationKey), incarnation);
+  for (const auto& [author_hex, at] : spins) {
+    impl_.catalog->Put(0, fmt::format("spin/{}", author_hex), PinValue(at));
+  }
+  // The whole history of a restored server is in: this device's objects it lacks are
+  // sent again, with the chunks of their attachments (the server says which it lacks).
+  if (restored && last == page.head_seq()) {
+    auto mine = spin_of(me);
+    if (!mine) return fail(mine.error());
+    if (auto s = MarkLostOwnObjects(impl_, (*mine)->seq); !s) return fail(s.error());
   }
   impl_.membership_staged = std::move(members);
   impl_.confirmed_staged = std::move(confirmed);
@@ -989,7 +1130,9 @@ Result<SyncState::Purged> SyncState::PurgeSynced() {
   }
   Purged out;
   std::map<std::string, std::string> purged_heads;  // abase/<stream>/<key> -> <seq>/<sha256>
-  const std::uint64_t pushed = impl_.state.pushed_seq();
+  // What a restored server lost is kept until it is sent again.
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl_, kResendKey));
+  const std::uint64_t pushed = resend_after.value_or(impl_.state.pushed_seq());
   const std::uint64_t written = impl_.state.author_seq();
   Vault::Impl::Txn t = impl_.Begin();
   // Delete every acknowledged object of this device, with the chunks of its attachments.
@@ -1037,6 +1180,7 @@ Result<SyncState::Purged> SyncState::PurgeSynced() {
   }
   for (std::uint64_t seq = pushed + 1; seq <= written; ++seq) {
     EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+    if (!object_hex && seq <= impl_.state.pushed_seq()) continue;  // purged before the server lost it
     if (!object_hex) return Fail(ErrorCode::kCorrupt, fmt::format("own object {} is missing", seq));
     EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(*object_hex));
     if (!envelope.public_body().empty()) continue;
@@ -1163,9 +1307,41 @@ Status SyncState::RecordSync(std::size_t pushed, std::size_t pulled, std::size_t
   return impl_.Commit(t);
 }
 
+Result<SyncState::ServerGap> SyncState::GapOnServer() {
+  ServerGap gap;
+  EVAULT_ASSIGN_OR_RETURN(auto restored, impl_.catalog->Get(0, kRestoredKey));
+  if (!restored) return gap;
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl_, kResendKey));
+  if (resend_after) {
+    for (std::uint64_t seq = *resend_after + 1; seq <= impl_.state.pushed_seq(); ++seq) {
+      ++gap.own_objects;
+      EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+      if (!object_hex) ++gap.own_purged;
+    }
+  }
+  const std::string me = Hex(impl_.signing->public_key());
+  EVAULT_ASSIGN_OR_RETURN(auto pins, impl_.catalog->Scan(0, "pin/"));
+  for (const auto& [key, value] : pins) {
+    const std::string author_hex = key.substr(4);
+    if (author_hex == me) continue;
+    EVAULT_ASSIGN_OR_RETURN(Pin pin, ParsePin(value));
+    EVAULT_ASSIGN_OR_RETURN(auto spin_value, impl_.catalog->Get(0, fmt::format("spin/{}", author_hex)));
+    Pin at;
+    if (spin_value) {
+      EVAULT_ASSIGN_OR_RETURN(at, ParsePin(*spin_value));
+    }
+    if (pin.seq > at.seq) {
+      gap.others_objects += pin.seq - at.seq;
+      ++gap.other_devices;
+    }
+  }
+  return gap;
+}
+
 Result<SyncState::Summary> SyncState::Pending() {
   Summary s;
-  s.unpushed_objects = impl_.state.author_seq() - impl_.state.pushed_seq();
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl_, kResendKey));
+  s.unpushed_objects = impl_.state.author_seq() - resend_after.value_or(impl_.state.pushed_seq());
   EVAULT_ASSIGN_OR_RETURN(auto uploads, impl_.catalog->Scan(0, "upload/"));
   EVAULT_ASSIGN_OR_RETURN(auto downloads, impl_.catalog->Scan(0, "down/"));
   EVAULT_ASSIGN_OR_RETURN(auto queued, impl_.catalog->Scan(0, "queue/"));

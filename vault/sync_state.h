@@ -48,7 +48,8 @@ class SyncState {
   std::uint64_t pushed_seq() const;
   std::uint64_t pulled_seq() const;
 
-  // This device's objects the server has not acknowledged, oldest first.
+  // This device's objects the server has not acknowledged, oldest first; first, after a
+  // restore, those it acknowledged once and lost (sent again unchanged).
   Result<std::vector<format::v1::ObjectEnvelope>> Unpushed(std::size_t max_objects, std::size_t max_bytes);
   Status MarkPushed(std::uint64_t author_seq);
 
@@ -62,6 +63,14 @@ class SyncState {
   Status MarkUploaded(std::string_view attachment_id);
 
   struct PullOutcome {
+    // The server's incarnation changed: it was restored from a backup, so its history
+    // may be older than what this device saw. Nothing of the page was applied; the pull
+    // starts again from the server's first object, checking every object this device
+    // already holds against what it saw (a server that now shows different bytes is
+    // still refused as tampering), and this device's objects the server lost are marked
+    // to be sent again.
+    bool server_restored = false;
+    std::size_t rechecked = 0;  // objects this device already held, found unchanged
     std::size_t objects = 0;
     std::size_t membership_ops = 0;
     bool admitted_now = false;
@@ -69,6 +78,15 @@ class SyncState {
     std::size_t evidence = 0;  // cases, revisions and attachments of others now readable here
   };
   Result<PullOutcome> ApplyPulled(const sync::v1::PullResponse& page);
+
+  // After a restore, what the server still lacks of the history this device saw.
+  struct ServerGap {
+    std::uint64_t own_objects = 0;     // this device's, to send again (Unpushed)
+    std::uint64_t own_purged = 0;      // of those, purged here: only another device holds them
+    std::uint64_t others_objects = 0;  // other devices', held here: they send them when they sync
+    std::size_t other_devices = 0;
+  };
+  Result<ServerGap> GapOnServer();
 
   Result<std::vector<Transfer>> PendingDownloads();
   Result<bool> HasChunk(crypto::ByteView chunk_id);

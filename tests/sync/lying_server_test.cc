@@ -2,6 +2,7 @@
 // device dropped, replayed, reordered, altered, rolled back or forked. SyncState must
 // refuse each, name what happened, and apply nothing of the page.
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -250,6 +251,135 @@ TEST_F(LyingServerTest, ObjectsFromNonMembersAreRefused) {
   forged.set_signature(std::string(crypto::AsText(SyncState(*stranger).device().Sign(crypto::AsBytes("x")))));
   log.push_back(forged);
   ExpectRefused(*b, Page(log), "altered");
+}
+
+// --- a server restored from a backup (a new incarnation) -------------------------------
+
+sync::v1::PullResponse In(std::string incarnation, sync::v1::PullResponse page) {
+  page.set_server_incarnation(std::move(incarnation));
+  return page;
+}
+
+TEST_F(LyingServerTest, RestoredServerIsCheckedAgainNotRefusedAsRollback) {
+  auto b = Join("b", 0);
+  const auto log = History();
+  const std::size_t kept = log.size() - 3;  // the backup was taken before A's last three objects
+  ASSERT_TRUE(SyncState(*b).ApplyPulled(In("first", Page(log))));
+  // The same server going back is a rollback.
+  ExpectRefused(*b, In("first", Page({}, 1, kept)), "rolled back");
+
+  // Restored: a new incarnation. The page is not applied; the pull starts again.
+  auto noticed = SyncState(*b).ApplyPulled(In("second", Page({}, 1, kept)));
+  ASSERT_TRUE(noticed) << noticed.error().message;
+  EXPECT_TRUE(noticed->server_restored);
+  EXPECT_EQ(SyncState(*b).pulled_seq(), 0u);
+
+  // Its history from the start: every object is one B saw, checked and not applied again.
+  const std::vector<ObjectEnvelope> prefix(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(kept));
+  auto rechecked = SyncState(*b).ApplyPulled(In("second", Page(prefix)));
+  ASSERT_TRUE(rechecked) << rechecked.error().message;
+  EXPECT_FALSE(rechecked->server_restored);
+  EXPECT_EQ(rechecked->rechecked, kept);
+  EXPECT_EQ(rechecked->objects, 0u);
+  EXPECT_EQ(SyncState(*b).pulled_seq(), kept);
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 3u);  // nothing B held is lost
+  auto gap = SyncState(*b).GapOnServer();
+  ASSERT_TRUE(gap);
+  EXPECT_EQ(gap->others_objects, 3u);
+  EXPECT_EQ(gap->other_devices, 1u);
+
+  // A sends its lost objects again, after what another device pushed to the restored
+  // server meanwhile: known objects are checked, new ones applied, in the new order.
+  ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"written after the restore"})"));
+  const auto again = History();
+  std::vector<ObjectEnvelope> rest(again.begin() + static_cast<std::ptrdiff_t>(kept), again.end());
+  auto caught_up = SyncState(*b).ApplyPulled(In("second", Page(rest, kept + 1)));
+  ASSERT_TRUE(caught_up) << caught_up.error().message;
+  EXPECT_EQ(caught_up->rechecked, 3u);
+  EXPECT_EQ(caught_up->objects, rest.size() - 3);
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 4u);
+  EXPECT_EQ(SyncState(*b).GapOnServer()->others_objects, 0u);
+  // And the new incarnation, too, may not go back.
+  ExpectRefused(*b, In("second", Page({}, 1, kept)), "rolled back");
+}
+
+TEST_F(LyingServerTest, RestoredServerShowingAnotherHistoryIsRefused) {
+  auto b = Join("b", 0);
+  const auto common = History();
+  // Two copies of A (same keys) write different objects at the same place in A's chain.
+  a_.reset();
+  fs::copy(dir_ / "a", dir_ / "a-twin", fs::copy_options::recursive);
+  a_ = std::move(*Vault::Open(dir_ / "a", Pass()));
+  auto twin = std::move(*Vault::Open(dir_ / "a-twin", Pass()));
+  ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"what B saw"})"));
+  ASSERT_TRUE(twin->AddRecord(case_id_, R"({"kind":"trial","title":"what the restored server shows"})"));
+  const auto seen = History();
+  const auto other = *SyncState(*twin).Unpushed(100000, 1u << 30);
+  ASSERT_TRUE(SyncState(*b).ApplyPulled(In("first", Page(seen))));
+
+  // A "restore" is no licence to rewrite history B saw: valid signatures, another object.
+  ASSERT_TRUE(SyncState(*b).ApplyPulled(In("second", Page({}, 1, 1)))->server_restored);
+  ExpectRefused(*b, In("second", Page(other)), "history differs from what this device saw");
+  // Nor to drop objects inside an author's chain.
+  auto gapped = seen;
+  gapped.erase(gapped.begin() + 4);
+  ExpectRefused(*b, In("second", Page(gapped)), "dropped");
+  // The honest restored history applies.
+  auto honest = SyncState(*b).ApplyPulled(In("second", Page(seen)));
+  ASSERT_TRUE(honest) << honest.error().message;
+  EXPECT_EQ(honest->rechecked, seen.size());
+  EXPECT_EQ(b->ListRecords(std::nullopt)->size(), 4u);
+}
+
+TEST_F(LyingServerTest, AuthorSendsAgainWhatRestoredServerLost) {
+  // A's attachment after the backup point: its chunks must go up again too.
+  const fs::path file = dir_ / "video.bin";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << std::string(3 << 20, 'v');
+  }
+  const std::size_t kept = History().size();
+  auto attachment = a_->AddAttachment(records_[1], file);
+  ASSERT_TRUE(attachment) << attachment.error().message;
+  ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"after the attachment"})"));
+  const auto log = History();
+  SyncState a(*a_);
+  ASSERT_TRUE(a.PendingUploads()->size() == 1u);
+  ASSERT_TRUE(a.MarkUploaded(attachment->id));
+  ASSERT_TRUE(a.MarkPushed(log.back().author_seq()));
+  ASSERT_TRUE(a.ApplyPulled(In("first", Page(log))));  // its own objects came back
+  ASSERT_TRUE(a.Unpushed(100, 1u << 30)->empty());
+
+  ASSERT_TRUE(a.ApplyPulled(In("second", Page({}, 1, kept)))->server_restored);
+  const std::vector<ObjectEnvelope> prefix(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(kept));
+  auto rechecked = a.ApplyPulled(In("second", Page(prefix)));
+  ASSERT_TRUE(rechecked) << rechecked.error().message;
+  EXPECT_EQ(rechecked->rechecked, kept);
+  EXPECT_EQ(a.GapOnServer()->own_objects, log.size() - kept);
+  EXPECT_EQ(a.Pending()->unpushed_objects, log.size() - kept);
+
+  // The lost objects go up again byte for byte (same chain), the attachment with them.
+  auto resend = a.Unpushed(100, 1u << 30);
+  ASSERT_TRUE(resend) << resend.error().message;
+  ASSERT_EQ(resend->size(), log.size() - kept);
+  for (std::size_t i = 0; i < resend->size(); ++i) {
+    EXPECT_EQ((*resend)[i].SerializeAsString(), log[kept + i].SerializeAsString()) << i;
+  }
+  auto uploads = a.PendingUploads();
+  ASSERT_TRUE(uploads && uploads->size() == 1u);
+  EXPECT_EQ((*uploads)[0].attachment_id, attachment->id);
+
+  // Acknowledged part by part: the rest stays queued; then nothing is left.
+  ASSERT_TRUE(a.MarkPushed(log[kept].author_seq()));
+  EXPECT_EQ(a.Unpushed(100, 1u << 30)->size(), log.size() - kept - 1);
+  ASSERT_TRUE(a.MarkPushed(log.back().author_seq()));
+  EXPECT_TRUE(a.Unpushed(100, 1u << 30)->empty());
+  EXPECT_EQ(a.GapOnServer()->own_objects, 0u);
+  // When they come back, they are checked against what A wrote.
+  const std::vector<ObjectEnvelope> rest(log.begin() + static_cast<std::ptrdiff_t>(kept), log.end());
+  auto back = a.ApplyPulled(In("second", Page(rest, kept + 1)));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->rechecked, rest.size());
 }
 
 }  // namespace
