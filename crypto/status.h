@@ -25,6 +25,7 @@ enum class ErrorCode {
   kPermissionDenied,    // this device's role or keys do not allow it
   kInternal,
   kUnsupported,         // not available here (e.g. on this storage backend); say what is
+  kAborted,             // a condition the caller checked changed before the write; nothing written, retry
 };
 
 struct Error {
@@ -65,6 +66,7 @@ inline const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kPermissionDenied: return "kPermissionDenied";
     case ErrorCode::kInternal: return "kInternal";
     case ErrorCode::kUnsupported: return "kUnsupported";
+    case ErrorCode::kAborted: return "kAborted";
   }
   return "unknown";
 }

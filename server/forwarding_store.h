@@ -21,9 +21,9 @@ class ForwardingStore : public Store {
                                     crypto::ByteView t) override {
     return inner_->CreateVault(v, g, t);
   }
-  Result<std::vector<Appended>> Append(crypto::ByteView v,
-                                       std::span<const format::v1::ObjectEnvelope> e) override {
-    return inner_->Append(v, e);
+  Result<std::vector<Appended>> Append(crypto::ByteView v, std::span<const format::v1::ObjectEnvelope> e,
+                                       std::optional<std::uint64_t> membership_ops) override {
+    return inner_->Append(v, e, membership_ops);
   }
   Result<std::uint64_t> HeadSeq(crypto::ByteView v) override { return inner_->HeadSeq(v); }
   Result<std::optional<StoredObject>> FindObject(crypto::ByteView v, crypto::ByteView o) override {

@@ -137,6 +137,11 @@ constexpr Statement kStoreObjects{
     "  SELECT $1, * FROM unnest($6::bytea[], $7::bigint[], $8::bytea[])"
     "  ON CONFLICT (vault_id, author) DO UPDATE SET author_seq = EXCLUDED.author_seq, chain_hash = EXCLUDED.chain_hash) "
     "UPDATE vaults SET head_seq = $9, bytes_used = $10, last_write = clock_timestamp() WHERE vault_id = $1"};
+// The vault's membership envelopes, counted on the partial index objects_membership
+// (an index-only scan of a few entries per member). Run after kLockVault, so that this
+// statement's snapshot holds every membership operation committed before the lock.
+constexpr Statement kCountMembership{"count_membership",
+                                     "SELECT count(*) FROM objects WHERE vault_id = $1 AND membership"};
 constexpr Statement kFindObject{"find_object",
                                 "SELECT seq, envelope FROM objects WHERE vault_id = $1 AND object_id = $2"};
 // A running byte total stops the scan: every row while the total stays within $4, and
@@ -194,7 +199,7 @@ constexpr Statement kRemoveJoin{"remove_join", "DELETE FROM join_requests WHERE 
 
 constexpr const Statement* kStatements[] = {
     &kReadVault,    &kLockVault,  &kAddVaultBytes, &kSpendToken, &kCreateVault, &kVaultSummary,
-    &kListVaults,   &kSetQuota,   &kStoredObjects, &kStoreObjects, &kFindObject, &kScan,
+    &kListVaults,   &kSetQuota,   &kStoredObjects, &kStoreObjects, &kCountMembership, &kFindObject, &kScan,
     &kAuthorHead,   &kMembership, &kHasChunk,      &kGetChunk,   &kStageChunk,  &kLinkChunk,
     &kDropChunkData, &kPutJoin,   &kListJoins,     &kRemoveJoin,
     &kIssueToken,   &kFindToken,  &kListTokens,    &kShareToken, &kLockToken,   &kTokenSpent,
@@ -435,13 +440,22 @@ Result<CreateOutcome> PostgresStore::CreateVault(ByteView vault_id, const Object
   });
 }
 
-Result<std::vector<Appended>> PostgresStore::Append(ByteView vault_id, std::span<const ObjectEnvelope> envelopes) {
+Result<std::vector<Appended>> PostgresStore::Append(ByteView vault_id, std::span<const ObjectEnvelope> envelopes,
+                                                    std::optional<std::uint64_t> membership_ops) {
   EVAULT_TRY(CheckVaultId(vault_id));
   for (const auto& e : envelopes) EVAULT_TRY(CheckEnvelope(e));
   return WithConnection(*pool_, "Append", [&](pqxx::connection& c) -> Result<std::vector<Appended>> {
     pqxx::work tx(c);
     const pqxx::result vault = tx.exec_prepared(kLockVault.name, Bin(vault_id));
     if (vault.empty()) return Fail(ErrorCode::kNotFound, "no such vault");
+    // Under the row lock: every other process's append to this vault either committed
+    // before this statement's snapshot or waits for our COMMIT. Counted, not kept in a
+    // column of vaults: a count cannot drift from the rows (not even with a replica of
+    // an older build still appending during an upgrade), and it needs no new schema.
+    if (membership_ops &&
+        U64(tx.exec_prepared1(kCountMembership.name, Bin(vault_id))[0]) != *membership_ops) {
+      return Fail(ErrorCode::kAborted, "the vault's membership changed since the append was checked");
+    }
     std::uint64_t head = U64(vault[0][0]);
     std::uint64_t bytes_used = U64(vault[0][1]);
 

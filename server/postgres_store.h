@@ -5,7 +5,9 @@
 // never from a lock of this process: an append, a chunk commit or a quota change first
 // locks its vault's row (SELECT ... FOR NO KEY UPDATE), so writers of one vault in any
 // number of processes take turns, and each reads the head sequence its predecessor
-// committed: sequences stay gap-free and in commit (= acknowledgement) order. Unique
+// committed: sequences stay gap-free and in commit (= acknowledgement) order, and an
+// append's membership check (Store::Append) counts the membership operations its
+// predecessors committed, so none slips in between a replica's check and its write. Unique
 // keys settle the rest (a token is spent once, a vault created once, a join request
 // stored once). Every session sets synchronous_commit = on, so a COMMIT that returned
 // is durable whatever the server's default; the cluster itself must run with fsync on.
@@ -72,7 +74,8 @@ class PostgresStore final : public Store {
   Result<CreateOutcome> CreateVault(crypto::ByteView vault_id, const format::v1::ObjectEnvelope& genesis,
                                     crypto::ByteView enroll_token_hash) override;
   Result<std::vector<Appended>> Append(crypto::ByteView vault_id,
-                                       std::span<const format::v1::ObjectEnvelope> envelopes) override;
+                                       std::span<const format::v1::ObjectEnvelope> envelopes,
+                                       std::optional<std::uint64_t> membership_ops) override;
   Result<std::uint64_t> HeadSeq(crypto::ByteView vault_id) override;
   Result<std::optional<StoredObject>> FindObject(crypto::ByteView vault_id, crypto::ByteView object_id) override;
   Result<std::vector<StoredObject>> Scan(crypto::ByteView vault_id, std::uint64_t after_seq,

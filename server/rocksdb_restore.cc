@@ -1,6 +1,7 @@
 #include "server/rocksdb_restore.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <optional>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -78,6 +80,51 @@ Status SyncDirectory(const fs::path& dir) {
   return Ok();
 }
 
+// Whose the restored files must be when root restores: the server's user's, or the
+// server could not open them. That is the owner of the data directory itself: under
+// systemd (DynamicUser=, StateDirectory=) the dynamic user, to whom systemd gives the
+// state directory at every start, checking only the directory's own owner, not what is
+// inside (/var/lib/evault-server's parent, /var/lib/private, is root's). A data
+// directory that does not exist yet takes the owner of its nearest existing ancestor,
+// as if the operator had made it. nullopt: not root, or the owner is root.
+struct Owner {
+  uid_t uid;
+  gid_t gid;
+};
+
+Result<std::optional<Owner>> RestoredFilesOwner(const fs::path& data_dir) {
+  if (::geteuid() != 0) return std::nullopt;
+  std::error_code ec;
+  fs::path anchor = fs::absolute(data_dir, ec);
+  if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot resolve {}: {}", data_dir.string(), ec.message()));
+  while (!fs::exists(anchor, ec) && anchor.has_relative_path()) anchor = anchor.parent_path();
+  struct stat st {};
+  if (::stat(anchor.c_str(), &st) != 0) {  // through a link: /var/lib/evault-server is one
+    return FailErrno(errno, fmt::format("cannot read the owner of {}: {}", anchor.string(), std::strerror(errno)));
+  }
+  if (st.st_uid == 0 && st.st_gid == 0) return std::nullopt;
+  return Owner{st.st_uid, st.st_gid};
+}
+
+// Gives `top` and everything below it to `owner`, never following a link (the tree is
+// the restore's own copy, but a link in it must not hand anything outside it over).
+Status GiveTree(const fs::path& top, Owner owner) {
+  auto give = [&](const fs::path& p) -> Status {
+    if (::lchown(p.c_str(), owner.uid, owner.gid) != 0) {
+      return FailErrno(errno, fmt::format("cannot give {} to the data directory's owner: {}", p.string(),
+                                          std::strerror(errno)));
+    }
+    return Ok();
+  };
+  EVAULT_TRY(give(top));
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec)) {
+    EVAULT_TRY(give(it->path()));
+  }
+  if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", top.string(), ec.message()));
+  return Ok();
+}
+
 }  // namespace
 
 Result<RestoredStore> RestoreRocksDbBackup(const fs::path& backup, const fs::path& data_dir, bool replace) {
@@ -87,8 +134,14 @@ Result<RestoredStore> RestoreRocksDbBackup(const fs::path& backup, const fs::pat
                 fmt::format("{} is not a backup made by `evault-server admin backup` (it has no CURRENT file)",
                             backup.string()));
   }
+  EVAULT_ASSIGN_OR_RETURN(const std::optional<Owner> owner, RestoredFilesOwner(data_dir));
+  std::vector<fs::path> made;  // the directories create_directories is about to make
+  for (fs::path p = data_dir; !p.empty() && !fs::exists(p, ec) && p != p.parent_path(); p = p.parent_path()) {
+    made.push_back(p);
+  }
   fs::create_directories(data_dir, ec);
   if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot create {}: {}", data_dir.string(), ec.message()));
+  if (owner && !made.empty()) EVAULT_TRY(GiveTree(made.back(), *owner));  // nothing but what it just made
   fs::permissions(data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) return Fail(ErrorCode::kIo, fmt::format("cannot restrict {}: {}", data_dir.string(), ec.message()));
 
@@ -126,6 +179,8 @@ Result<RestoredStore> RestoreRocksDbBackup(const fs::path& backup, const fs::pat
     EVAULT_TRY(store->RenewIncarnation());
     EVAULT_ASSIGN_OR_RETURN(restored.incarnation, store->Incarnation());
   }
+  // Handed over before it is renamed into place: the server never sees a file of root's.
+  if (owner) EVAULT_TRY(GiveTree(staging / RocksDbStore::kDatabaseDir, *owner));
   lock.reset();
   // An empty database directory (or one with only its lock file) holds nothing to keep;
   // fs::remove takes nothing else.

@@ -11,7 +11,10 @@
 // (which drops chunk uploads the backup caught half-done) and given a new incarnation
 // (Store::Incarnation), so that clients see the server's history may have gone back.
 // The copy is made beside the database and renamed into place last: an interrupted
-// restore leaves no half-restored database.
+// restore leaves no half-restored database. Run as root (as under systemd, where the
+// server runs as a dynamic user), the restore gives the files it writes to the owner
+// of the data directory (or, if it makes the directory, of its nearest existing
+// ancestor), so the server can open them without a chown by hand.
 #pragma once
 
 #include <filesystem>

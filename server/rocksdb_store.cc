@@ -165,6 +165,15 @@ Result<IssuedEnrollToken> DecodeEnrollToken(ByteView hash, std::string_view raw)
   return t;
 }
 
+// The number of keys that start with `prefix`.
+Result<std::uint64_t> CountKeys(rocksdb::DB& db, const std::string& prefix) {
+  std::uint64_t count = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++count;
+  if (!it->status().ok()) return IoError(it->status());
+  return count;
+}
+
 }  // namespace
 
 // The 'v' record of a vault (see the layout in rocksdb_store.h).
@@ -375,12 +384,22 @@ Result<CreateOutcome> RocksDbStore::CreateVault(ByteView vault_id, const ObjectE
   return CreateOutcome::kCreated;
 }
 
-Result<std::vector<Appended>> RocksDbStore::Append(ByteView vault_id, std::span<const ObjectEnvelope> envelopes) {
+Result<std::vector<Appended>> RocksDbStore::Append(ByteView vault_id, std::span<const ObjectEnvelope> envelopes,
+                                                   std::optional<std::uint64_t> membership_ops) {
   EVAULT_TRY(CheckVaultId(vault_id));
   for (const auto& e : envelopes) EVAULT_TRY(CheckEnvelope(e));
   std::lock_guard lock(VaultMutex(vault_id));
   EVAULT_ASSIGN_OR_RETURN(auto meta, ReadMeta(vault_id));
   if (!meta) return Fail(ErrorCode::kNotFound, "no such vault");
+  if (membership_ops) {
+    // Every writer of 'm' entries holds the vault's mutex, which is ours: the count
+    // cannot change before this append is written. A vault has few membership
+    // operations (members times a handful), so counting their empty entries is cheap.
+    EVAULT_ASSIGN_OR_RETURN(std::uint64_t count, CountKeys(*db_, Key('m', vault_id)));
+    if (count != *membership_ops) {
+      return Fail(ErrorCode::kAborted, "the vault's membership changed since the append was checked");
+    }
+  }
 
   std::vector<Appended> out;
   out.reserve(envelopes.size());

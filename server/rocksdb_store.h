@@ -4,7 +4,8 @@
 // staged without the WAL and made durable by a flush before their commit: see Upload). Appends,
 // chunk writes and join requests of one vault are serialised by a per-vault mutex, so
 // server sequences stay gap-free and in acknowledgement order, and read-modify-write
-// of the vault's counters is safe. Chunks live in their own column family with
+// of the vault's counters is safe. An append's membership check (Store::Append)
+// counts the vault's 'm' entries under that mutex. Chunks live in their own column family with
 // integrated blob files, so compaction never rewrites megabytes of ciphertext.
 // RocksDB's info LOG is silenced: its timestamped lines are activity metadata.
 //
@@ -65,7 +66,8 @@ class RocksDbStore final : public Store {
   Result<CreateOutcome> CreateVault(crypto::ByteView vault_id, const format::v1::ObjectEnvelope& genesis,
                                     crypto::ByteView enroll_token_hash) override;
   Result<std::vector<Appended>> Append(crypto::ByteView vault_id,
-                                       std::span<const format::v1::ObjectEnvelope> envelopes) override;
+                                       std::span<const format::v1::ObjectEnvelope> envelopes,
+                                       std::optional<std::uint64_t> membership_ops) override;
   Result<std::uint64_t> HeadSeq(crypto::ByteView vault_id) override;
   Result<std::optional<StoredObject>> FindObject(crypto::ByteView vault_id, crypto::ByteView object_id) override;
   Result<std::vector<StoredObject>> Scan(crypto::ByteView vault_id, std::uint64_t after_seq,

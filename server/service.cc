@@ -264,6 +264,7 @@ grpc::Status VaultSyncService::CreateVault(ServerContext*, const sv::CreateVault
   if (!state->membership.Apply(genesis)) {
     return log.Done(Refuse(StatusCode::INVALID_ARGUMENT, "genesis is not a valid, signed GENESIS operation"));
   }
+  state->membership_ops = 1;  // the genesis, a membership operation (pushes are checked against the count)
   auto outcome = store_.CreateVault(View(request->vault_id()), genesis, token_hash);
   if (!outcome) return log.Done(Internal(outcome.error()));
   switch (*outcome) {
@@ -348,14 +349,36 @@ grpc::Status VaultSyncService::Push(ServerContext* context, const sv::PushReques
   return log.Done(PushLocked(*caller, *request, *response));
 }
 
+// Another process may commit a membership operation between a push's checks and its
+// write; the store then refuses the write (kAborted) and the push is checked again
+// against the membership rebuilt from the store. A few rounds: each lost one means
+// another membership operation was committed meanwhile, which is rare.
+constexpr int kPushAttempts = 5;
+
 grpc::Status VaultSyncService::PushLocked(const Caller& caller, const sv::PushRequest& request,
                                           sv::PushResponse& response) {
+  for (int attempt = 1; attempt <= kPushAttempts; ++attempt) {
+    if (std::optional<grpc::Status> done = PushOnce(caller, request, response)) return *done;
+    logger_.Write(LogLevel::kInfo, {{"msg", "membership changed during a push; checking it again"}});
+    if (auto reloaded = ReloadMembership(*caller.state, caller.session.vault_id); !reloaded) {
+      return Internal(reloaded.error());
+    }
+  }
+  return Refuse(StatusCode::ABORTED, "the vault's membership kept changing during this push; sync again");
+}
+
+std::optional<grpc::Status> VaultSyncService::PushOnce(const Caller& caller, const sv::PushRequest& request,
+                                                       sv::PushResponse& response) {
   const std::string& vault_id = caller.session.vault_id;
   const std::string& device = caller.session.device_key;
+  // The membership and the count of operations it was built from, as one snapshot:
+  // the store writes only if its count is still this one.
   vault::Membership next;
+  std::uint64_t membership_ops = 0;
   {
     std::shared_lock lock(caller.state->mu);
     next = caller.state->membership;
+    membership_ops = caller.state->membership_ops;
   }
   // Authorise looked before push_mu was ours; a REVOKE may have landed since.
   if (!next.IsActive(View(device))) return Refuse(StatusCode::PERMISSION_DENIED, "not an active member of this vault");
@@ -430,14 +453,23 @@ grpc::Status VaultSyncService::PushLocked(const Caller& caller, const sv::PushRe
   if (auto quota = CheckQuota(vault_id, fresh_bytes); !quota.ok()) return quota;
   std::vector<Appended> appended;
   if (!fresh.empty()) {
-    auto result = store_.Append(View(vault_id), fresh);
+    auto result = store_.Append(View(vault_id), fresh, membership_ops);
+    if (!result && result.error().code == ErrorCode::kAborted) return std::nullopt;  // check again
     if (!result) return Internal(result.error());
     appended = std::move(*result);
   }
-  // Durable: now the new membership may take effect.
+  // Durable: now the new membership may take effect, unless a newer one (another
+  // replica's, read by a concurrent call) is cached already.
   if (membership_changed) {
+    std::uint64_t ops = membership_ops;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      if (!fresh[i].public_body().empty() && !appended[i].existed) ++ops;
+    }
     std::unique_lock lock(caller.state->mu);
-    caller.state->membership = std::move(next);
+    if (caller.state->membership_ops <= ops) {
+      caller.state->membership = std::move(next);
+      caller.state->membership_ops = ops;
+    }
   }
   for (const Slot& slot : slots) {
     response.add_server_seq(slot.fresh >= 0 ? appended[slot.fresh].server_seq : slot.stored_seq);
@@ -452,6 +484,24 @@ grpc::Status VaultSyncService::PushLocked(const Caller& caller, const sv::PushRe
     }
   }
   return grpc::Status::OK;
+}
+
+// What PushLocked falls back on when the store refused a write: the membership as the
+// store holds it now, whatever this process cached.
+Status VaultSyncService::ReloadMembership(VaultState& state, const std::string& vault_id) {
+  EVAULT_ASSIGN_OR_RETURN(auto envelopes, store_.MembershipEnvelopes(View(vault_id)));
+  vault::Membership membership;
+  for (const auto& e : envelopes) {
+    if (auto s = membership.Apply(e); !s) {
+      return Fail(ErrorCode::kCorrupt, "stored membership does not replay: " + s.error().message);
+    }
+  }
+  // Taken even if the cache claims more operations: the store refused a write checked
+  // against the cache, so the store is right.
+  std::unique_lock lock(state.mu);
+  state.membership = std::move(membership);
+  state.membership_ops = envelopes.size();
+  return Ok();
 }
 
 grpc::Status VaultSyncService::Pull(ServerContext* context, const sv::PullRequest* request,

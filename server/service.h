@@ -17,7 +17,10 @@
 //   Push            atomic: every envelope is checked (vault, author = session device,
 //                   signature, size, chain, membership rules) before any is stored;
 //                   replying only after the durable write. An envelope already stored
-//                   with identical bytes is a replay and gets its old sequence.
+//                   with identical bytes is a replay and gets its old sequence. The
+//                   store writes only if the vault's membership is still the one the
+//                   push was checked against (Store::Append), else it is checked again:
+//                   a revocation through another replica cannot slip in between.
 //   Pull, chunks    active members read; writers (not LEGAL) upload. Pull also gives
 //                   the store's incarnation (Store::Incarnation).
 // Sessions are re-checked against the current membership on every call, so a revoked
@@ -130,8 +133,16 @@ class VaultSyncService final : public sync::v1::VaultSync::Service {
   // The cached state, else rebuilt from the store; nullptr if the vault does not exist.
   Result<std::shared_ptr<VaultState>> LoadVault(const std::string& vault_id);
 
+  // A push with the vault's push_mu held: checked and appended by PushOnce, again
+  // after ReloadMembership when the store refused the write because another process
+  // changed the membership in between (Store::Append's membership_ops).
   grpc::Status PushLocked(const Caller& caller, const sync::v1::PushRequest& request,
                           sync::v1::PushResponse& response);
+  // The reply; nullopt if the store refused the write with kAborted (nothing written).
+  std::optional<grpc::Status> PushOnce(const Caller& caller, const sync::v1::PushRequest& request,
+                                       sync::v1::PushResponse& response);
+  // Rebuilds `state`'s membership from the store's membership envelopes.
+  Status ReloadMembership(VaultState& state, const std::string& vault_id);
   grpc::Status StageChunks(const Caller& caller, Store::ChunkUpload& upload, std::vector<sync::v1::Chunk>& batch);
   grpc::Status CheckQuota(const std::string& vault_id, std::uint64_t adding);
   // Logs the detail (for the operator) and returns a bare INTERNAL (for the client), or

@@ -114,8 +114,17 @@ class Store {
   // not written again: its result has existed = true and the stored sequence. Each
   // new envelope advances its author's chain head to (author_seq, ChainHash) and
   // its serialized size is added to the vault's bytes used. kNotFound: no such vault.
-  virtual Result<std::vector<Appended>> Append(
-      crypto::ByteView vault_id, std::span<const format::v1::ObjectEnvelope> envelopes) = 0;
+  //
+  // `membership_ops` is the number of the vault's membership envelopes (those with a
+  // public body: MembershipEnvelopes().size()) that the caller checked the envelopes
+  // against. The store compares it with the vault's count inside the same atomic step
+  // as the write, so that no membership operation (a revocation, a new key epoch) made
+  // by another process can land between the caller's check and the append: if the
+  // counts differ, nothing is written and the error is kAborted (rebuild the membership
+  // and check again). nullopt appends unconditionally (tests and tools only).
+  virtual Result<std::vector<Appended>> Append(crypto::ByteView vault_id,
+                                               std::span<const format::v1::ObjectEnvelope> envelopes,
+                                               std::optional<std::uint64_t> membership_ops) = 0;
 
   // The newest server sequence of the vault; 0 if the vault does not exist.
   virtual Result<std::uint64_t> HeadSeq(crypto::ByteView vault_id) = 0;

@@ -5,6 +5,7 @@
 // a device pushes restores to a server that serves a gap-free prefix of the history
 // under a new incarnation; restore refuses a data directory in use or occupied.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "evault_admin.grpc.pb.h"
@@ -472,6 +474,74 @@ TEST_F(AdminTest, RestoreRefusesADatabaseInUseOrInPlace) {
   const AdminRun not_a_backup = AdminOffline({"restore", "--from", target.string(), "--data", (dir_.path() / "t3").string()});
   EXPECT_EQ(not_a_backup.code, 1);
   EXPECT_NE(not_a_backup.err.find("is not a backup"), std::string::npos) << not_a_backup.err;
+}
+
+// Every file and directory from `top` down that is not owned by uid:gid.
+std::vector<std::string> NotOwnedBy(const fs::path& top, uid_t uid, gid_t gid) {
+  std::vector<std::string> out;
+  auto check = [&](const fs::path& p) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || st.st_uid != uid || st.st_gid != gid) {
+      out.push_back(fmt::format("{} ({}:{})", p.string(), st.st_uid, st.st_gid));
+    }
+  };
+  check(top);
+  for (const auto& e : fs::recursive_directory_iterator(top)) check(e.path());
+  return out;
+}
+
+// Run as root for a server that runs as another user (systemd's dynamic user owns the
+// state directory), restore leaves no file of root's behind: the server could not open
+// it, and systemd does not fix ownership below a directory whose own owner is right.
+TEST_F(AdminTest, RestoreAsRootGivesTheFilesToTheDataDirectorysOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "restore hands files over only when run as root, and this test is not";
+  ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  const fs::path backup = dir_.path() / "backup";
+  ASSERT_EQ(Admin({"backup", backup.string()}).code, 0);
+  constexpr uid_t kUid = 61234;  // a user that need not exist, as a dynamic one
+  constexpr gid_t kGid = 61235;
+
+  // The state directory exists, owned by the server's user, mode 0700, with a database
+  // in it already (replaced); as /var/lib/evault-server, reached through a link.
+  const fs::path state = dir_.path() / "private" / "evault-server";
+  ASSERT_EQ(AdminOffline({"restore", "--from", backup.string(), "--data", state.string()}).code, 0);
+  const std::vector<std::string> all_roots = NotOwnedBy(state, 0, 0);
+  ASSERT_TRUE(all_roots.empty()) << "the restore for the old database, made as root, should be root's";
+  ASSERT_EQ(::chown(state.c_str(), kUid, kGid), 0);
+  const fs::path link = dir_.path() / "evault-server";
+  fs::create_directory_symlink(state, link);
+  const AdminRun replaced =
+      AdminOffline({"restore", "--from", backup.string(), "--data", link.string(), "--replace"});
+  ASSERT_EQ(replaced.code, 0) << replaced.err;
+  const fs::path db = state / RocksDbStore::kDatabaseDir;
+  ASSERT_TRUE(fs::exists(db / "CURRENT"));
+  EXPECT_EQ(NotOwnedBy(db, kUid, kGid), std::vector<std::string>{});
+  struct stat st {};
+  ASSERT_EQ(::stat(state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kUid);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  // The database moved aside stays whose it was; the backup stays root's.
+  for (const auto& e : fs::directory_iterator(state)) {
+    if (e.path().filename().string().starts_with("db.replaced-")) {
+      EXPECT_TRUE(NotOwnedBy(e.path(), 0, 0).empty()) << e.path();
+    }
+  }
+  EXPECT_EQ(NotOwnedBy(backup, 0, 0), std::vector<std::string>{});
+
+  // A data directory the restore makes (with a directory above it) takes the owner of
+  // the nearest one that existed, itself included.
+  const fs::path parent = dir_.path() / "srv";
+  fs::create_directories(parent);
+  ASSERT_EQ(::chown(parent.c_str(), kUid + 1, kGid + 1), 0);
+  const fs::path made = parent / "evault" / "data";
+  ASSERT_EQ(AdminOffline({"restore", "--from", backup.string(), "--data", made.string()}).code, 0);
+  EXPECT_EQ(NotOwnedBy(parent / "evault", kUid + 1, kGid + 1), std::vector<std::string>{});
+  ASSERT_TRUE(fs::exists(made / RocksDbStore::kDatabaseDir / "CURRENT"));
+
+  // The restored store opens and holds the vault (as root here: ownership is not access).
+  ASSERT_OK_AND_ASSIGN(auto store, RocksDbStore::Open(state));
+  ASSERT_OK_AND_ASSIGN(std::uint64_t head, store->HeadSeq(vault_.id));
+  EXPECT_EQ(head, 1u);
 }
 
 TEST_F(AdminTest, MarkRestoredRenewsAStoppedStoresIncarnation) {

@@ -163,7 +163,7 @@ TEST(RocksDbStore, ReadsVaultRecordsOfTheFirstFormat) {
   ASSERT_TRUE(store->SetVaultQuota(v.id, 5000000).has_value());
   Device author;
   std::vector<ObjectEnvelope> batch = {v.Sealed(author)};
-  ASSERT_OK_AND_ASSIGN(auto appended, store->Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto appended, store->Append(v.id, batch, std::nullopt));
   EXPECT_EQ(appended[0].server_seq, 2u);
   ASSERT_OK_AND_ASSIGN(auto found, store->FindVault(v.id));
   ASSERT_TRUE(found.has_value());

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/forwarding_store.h"
+#include "tests/server/interposing_store.h"
 #include "tests/server/metrics_text.h"
 #include "tests/server/service_fixture.h"
 
@@ -1428,9 +1429,10 @@ TEST_F(ServiceTest, AVaultsOwnQuotaAppliesWhenTheServerHasNone) {
 class FlakyStore final : public ForwardingStore {
  public:
   FlakyStore(std::unique_ptr<Store> inner, std::atomic<bool>* fail) : ForwardingStore(std::move(inner)), fail_(fail) {}
-  Result<std::vector<Appended>> Append(crypto::ByteView v, std::span<const ObjectEnvelope> e) override {
+  Result<std::vector<Appended>> Append(crypto::ByteView v, std::span<const ObjectEnvelope> e,
+                                       std::optional<std::uint64_t> membership_ops) override {
     if (*fail_) return Fail(ErrorCode::kIo, "disk on fire at /secret/path");
-    return ForwardingStore::Append(v, e);
+    return ForwardingStore::Append(v, e, membership_ops);
   }
   Result<std::vector<VaultSummary>> ListVaults() override {
     if (*fail_) return Fail(ErrorCode::kIo, "disk on fire at /secret/path");
@@ -1468,6 +1470,110 @@ TEST_F(ServiceTest, AStoreFailureIsInternalAndChangesNothing) {
   // Once the store recovers, the same push works.
   fail = false;
   EXPECT_CODE(owner_client_->Push({op}), StatusCode::OK);
+}
+
+// --- a membership operation between a push's checks and its write -------------------
+//
+// What another replica (another process on the same store) may commit while a push is
+// checked: the store refuses the push's write (Store::Append's membership count) and
+// the push is checked again against the membership as stored. Here the "other replica"
+// is a hook that writes to the store beneath the service, at the last moment.
+
+class PushRaceTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    ServiceTest::SetUp();
+    Start({}, [this](std::unique_ptr<Store> inner) {
+      auto store = std::make_unique<InterposingStore>(std::move(inner));
+      store_ = store.get();
+      return store;
+    });
+    ASSERT_NO_FATAL_FAILURE(CreateVaultWithOwner());
+  }
+  // Makes `e` land in the store, beneath the service, in the next Append.
+  void CommitBeforeNextAppend(const ObjectEnvelope& e) {
+    store_->BeforeNextAppend([this, e] {
+      committed_ = store_->inner().Append(vault_.id, std::span(&e, 1), std::nullopt);
+    });
+  }
+  // The vault in server order.
+  std::vector<StoredObject> Stored() {
+    auto all = store_->Scan(vault_.id, 0, 10000, std::size_t{1} << 30);
+    EXPECT_TRUE(all.has_value());
+    return all ? *all : std::vector<StoredObject>{};
+  }
+
+  InterposingStore* store_ = nullptr;
+  Result<std::vector<Appended>> committed_ = std::vector<Appended>{};
+};
+
+TEST_F(PushRaceTest, ARevocationCommittedDuringAPushRefusesIt) {
+  Member member = AddMember(sv::COORDINATOR);
+  Device& d = *member.device;
+  const ObjectEnvelope mine = vault_.Sealed(d);  // sealed in epoch 1, checked before the REVOKE
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  CommitBeforeNextAppend(vault_.Revoke(owner_, d));
+
+  EXPECT_CODE(member.client->Push({mine}), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(store_->hooks_run(), 1);
+  ASSERT_TRUE(committed_.has_value()) << committed_.error().message;
+  ASSERT_EQ(committed_->size(), 1u);
+  EXPECT_EQ((*committed_)[0].server_seq, head + 1);
+  EXPECT_EQ(store_->aborted(), 1);  // the push's write was refused once, then checked again
+  // The REVOKE is the vault's last object: nothing of the revoked device follows it.
+  const auto stored = Stored();
+  ASSERT_EQ(stored.size(), head + 1);
+  EXPECT_EQ(stored.back().envelope.author(), owner_.key());
+  ASSERT_OK_AND_ASSIGN(auto found, store_->FindObject(vault_.id, ToBytes(mine.object_id())));
+  EXPECT_FALSE(found.has_value());
+  // And the revoked device is shut out from then on.
+  sv::PullResponse pulled;
+  EXPECT_CODE(member.client->Pull(0, 0, &pulled), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(member.client->Push({mine}), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(NewClient()->Login(vault_, d), StatusCode::PERMISSION_DENIED);
+  EXPECT_CODE(owner_client_->Push({vault_.Sealed(owner_)}), StatusCode::OK);
+}
+
+TEST_F(PushRaceTest, AnUnrelatedOperationDuringAPushCostsTheClientNothing) {
+  Member member = AddMember(sv::MONITOR);
+  Device& d = *member.device;
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  CommitBeforeNextAppend(vault_.Invite(owner_, crypto::RandomBytes(32), sv::MONITOR));
+
+  sv::PushResponse pushed;
+  EXPECT_CODE(member.client->Push({vault_.Sealed(d), vault_.Sealed(d)}, &pushed), StatusCode::OK);
+  EXPECT_EQ(store_->hooks_run(), 1);
+  EXPECT_EQ(store_->aborted(), 1);
+  ASSERT_TRUE(committed_.has_value()) << committed_.error().message;
+  EXPECT_EQ((*committed_)[0].server_seq, head + 1);
+  // Stored after the INVITE, in one piece.
+  ASSERT_EQ(pushed.server_seq_size(), 2);
+  EXPECT_EQ(pushed.server_seq(0), head + 2);
+  EXPECT_EQ(pushed.server_seq(1), head + 3);
+  EXPECT_EQ(HeadSeq(*owner_client_), head + 3);
+  // The service took the store's membership: the next pushes need no second round.
+  EXPECT_CODE(member.client->Push({vault_.Sealed(d)}), StatusCode::OK);
+  EXPECT_CODE(owner_client_->Push({vault_.Invite(owner_, crypto::RandomBytes(32), sv::MONITOR)}), StatusCode::OK);
+  EXPECT_EQ(store_->aborted(), 1);
+}
+
+TEST_F(PushRaceTest, ANewKeyEpochDuringAPushRefusesObjectsSealedToTheOldOne) {
+  Member member = AddMember(sv::COORDINATOR);
+  Member other = AddMember(sv::MONITOR);
+  Device& d = *member.device;
+  const ObjectEnvelope old_epoch = vault_.Sealed(d);
+  const std::uint64_t head = HeadSeq(*owner_client_);
+  CommitBeforeNextAppend(vault_.Revoke(owner_, *other.device, {{&d, sv::COORDINATOR}}));  // epoch 2
+
+  grpc::Status s = member.client->Push({old_epoch});
+  EXPECT_EQ(s.error_code(), StatusCode::ABORTED) << s.error_message();
+  EXPECT_NE(s.error_message().find("key epoch"), std::string::npos) << s.error_message();
+  EXPECT_EQ(store_->aborted(), 1);
+  EXPECT_EQ(HeadSeq(*owner_client_), head + 1);  // the REVOKE only
+  // Sealed again to epoch 2 (as the client does after pulling), it is stored.
+  d.chain = {old_epoch.author_seq() - 1, Bytes(old_epoch.prev_hash().begin(), old_epoch.prev_hash().end())};
+  EXPECT_CODE(member.client->Push({vault_.Sealed(d)}), StatusCode::OK);
+  EXPECT_EQ(HeadSeq(*owner_client_), head + 2);
 }
 
 TEST_F(ServiceTest, MembershipIsRebuiltFromTheStoreAfterARestart) {

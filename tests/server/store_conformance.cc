@@ -133,7 +133,7 @@ TEST_P(StoreConformance, AppendsGetGapFreeSequences) {
   for (std::size_t batch_size : {1u, 3u, 5u}) {
     std::vector<ObjectEnvelope> batch;
     for (std::size_t i = 0; i < batch_size; ++i) batch.push_back(v.Sealed(i % 2 ? other : owner));
-    ASSERT_OK_AND_ASSIGN(auto appended, store().Append(v.id, batch));
+    ASSERT_OK_AND_ASSIGN(auto appended, store().Append(v.id, batch, std::nullopt));
     ASSERT_EQ(appended.size(), batch_size);
     for (const auto& a : appended) {
       EXPECT_FALSE(a.existed);
@@ -145,7 +145,7 @@ TEST_P(StoreConformance, AppendsGetGapFreeSequences) {
 
   TestVault missing;
   std::vector<ObjectEnvelope> one = {missing.Sealed(owner)};
-  auto refused = store().Append(missing.id, one);
+  auto refused = store().Append(missing.id, one, std::nullopt);
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, ErrorCode::kNotFound);
 }
@@ -156,10 +156,10 @@ TEST_P(StoreConformance, AppendIsIdempotentPerObjectId) {
   World w(store());
   w.Create(v, owner);
   std::vector<ObjectEnvelope> batch = {v.Sealed(owner), v.Sealed(owner)};
-  ASSERT_OK_AND_ASSIGN(auto first, store().Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto first, store().Append(v.id, batch, std::nullopt));
   ASSERT_OK_AND_ASSIGN(std::uint64_t used, store().BytesUsed(v.id));
 
-  ASSERT_OK_AND_ASSIGN(auto again, store().Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto again, store().Append(v.id, batch, std::nullopt));
   ASSERT_EQ(again.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(again[i].existed);
@@ -168,7 +168,7 @@ TEST_P(StoreConformance, AppendIsIdempotentPerObjectId) {
   // The same object twice in one call: stored once.
   ObjectEnvelope e = v.Sealed(owner);
   std::vector<ObjectEnvelope> twice = {e, e};
-  ASSERT_OK_AND_ASSIGN(auto dup, store().Append(v.id, twice));
+  ASSERT_OK_AND_ASSIGN(auto dup, store().Append(v.id, twice, std::nullopt));
   EXPECT_FALSE(dup[0].existed);
   EXPECT_TRUE(dup[1].existed);
   EXPECT_EQ(dup[0].server_seq, dup[1].server_seq);
@@ -184,7 +184,7 @@ TEST_P(StoreConformance, ChainHeadsFollowEachAuthor) {
   World w(store());
   w.Create(v, owner);
   std::vector<ObjectEnvelope> batch = {v.Sealed(other), v.Sealed(owner), v.Sealed(other), v.Sealed(other)};
-  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch, std::nullopt));
   (void)unused;
   ASSERT_OK_AND_ASSIGN(ChainHead o, store().AuthorHead(v.id, owner.signing.public_key()));
   EXPECT_EQ(o.author_seq, 2u);
@@ -204,7 +204,7 @@ TEST_P(StoreConformance, ScanHonoursCountAndByteLimits) {
   w.Create(v, owner);
   std::vector<ObjectEnvelope> batch;
   for (int i = 0; i < 9; ++i) batch.push_back(v.Sealed(owner, std::string(1000, 'x')));
-  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch, std::nullopt));
   (void)unused;
 
   ASSERT_OK_AND_ASSIGN(auto all, store().Scan(v.id, 0, 100, 1 << 20));
@@ -244,13 +244,89 @@ TEST_P(StoreConformance, MembershipEnvelopesComeInServerOrder) {
   const Bytes invite = crypto::RandomBytes(32);
   std::vector<ObjectEnvelope> batch = {v.Sealed(owner), v.Invite(owner, invite, sync::v1::MONITOR), v.Sealed(owner),
                                        v.Admit(owner, member, invite, sync::v1::MONITOR)};
-  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch, std::nullopt));
   (void)unused;
   ASSERT_OK_AND_ASSIGN(auto ops, store().MembershipEnvelopes(v.id));
   ASSERT_EQ(ops.size(), 3u);
   EXPECT_EQ(ops[0].object_id(), g.object_id());
   EXPECT_EQ(ops[1].object_id(), batch[1].object_id());
   EXPECT_EQ(ops[2].object_id(), batch[3].object_id());
+}
+
+// The membership check of an append (store.h): the caller says how many membership
+// operations it checked against; another writer's operation in between, or a count
+// that was never right, makes the append write nothing at all.
+TEST_P(StoreConformance, AnAppendCheckedAgainstAnOldMembershipWritesNothing) {
+  TestVault v;
+  Device owner, member;
+  World w(store());
+  w.Create(v, owner);  // the genesis: one membership operation
+
+  std::vector<ObjectEnvelope> sealed = {v.Sealed(owner)};
+  ASSERT_OK_AND_ASSIGN(auto first, store().Append(v.id, sealed, 1));
+  EXPECT_EQ(first[0].server_seq, 2u);
+  const Bytes invite = crypto::RandomBytes(32);
+  std::vector<ObjectEnvelope> op = {v.Invite(owner, invite, sync::v1::MONITOR)};
+  ASSERT_OK_AND_ASSIGN(auto second, store().Append(v.id, op, 1));  // now 2 operations
+  EXPECT_EQ(second[0].server_seq, 3u);
+
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used, store().BytesUsed(v.id));
+  ASSERT_OK_AND_ASSIGN(ChainHead owner_head, store().AuthorHead(v.id, owner.signing.public_key()));
+  const Device::Chain owner_chain = owner.chain;
+  // Checked before the INVITE (1), or against more than there are (3): refused, with a
+  // membership operation and a sealed object of two authors in the batch.
+  for (std::uint64_t stale : {std::uint64_t{1}, std::uint64_t{3}, std::uint64_t{0}}) {
+    owner.chain = owner_chain;
+    std::vector<ObjectEnvelope> batch = {v.Sealed(member), v.Admit(owner, member, invite, sync::v1::MONITOR),
+                                         v.Sealed(owner)};
+    auto refused = store().Append(v.id, batch, stale);
+    ASSERT_FALSE(refused.has_value()) << "stale count " << stale;
+    EXPECT_EQ(refused.error().code, ErrorCode::kAborted) << refused.error().message;
+    ASSERT_OK_AND_ASSIGN(std::uint64_t head, store().HeadSeq(v.id));
+    EXPECT_EQ(head, 3u);
+    for (const auto& e : batch) {
+      ASSERT_OK_AND_ASSIGN(auto found, store().FindObject(v.id, ToBytes(e.object_id())));
+      EXPECT_FALSE(found.has_value());
+    }
+    ASSERT_OK_AND_ASSIGN(auto scanned, store().Scan(v.id, 3, 100, 1 << 20));
+    EXPECT_TRUE(scanned.empty());
+    ASSERT_OK_AND_ASSIGN(auto ops, store().MembershipEnvelopes(v.id));
+    EXPECT_EQ(ops.size(), 2u);
+    ASSERT_OK_AND_ASSIGN(std::uint64_t used_after, store().BytesUsed(v.id));
+    EXPECT_EQ(used_after, used);
+    ASSERT_OK_AND_ASSIGN(ChainHead o, store().AuthorHead(v.id, owner.signing.public_key()));
+    EXPECT_EQ(o.author_seq, owner_head.author_seq);
+    EXPECT_EQ(o.hash, owner_head.hash);
+    ASSERT_OK_AND_ASSIGN(ChainHead m, store().AuthorHead(v.id, member.signing.public_key()));
+    EXPECT_EQ(m.author_seq, 0u);
+    member.chain = {};
+  }
+  // Checked against the current count: stored, and the count moves on with it.
+  owner.chain = owner_chain;
+  std::vector<ObjectEnvelope> batch = {v.Admit(owner, member, invite, sync::v1::MONITOR), v.Sealed(owner)};
+  ASSERT_OK_AND_ASSIGN(auto stored, store().Append(v.id, batch, 2));
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].server_seq, 4u);
+  EXPECT_EQ(stored[1].server_seq, 5u);
+  std::vector<ObjectEnvelope> late = {v.Sealed(owner)};
+  auto refused = store().Append(v.id, late, 2);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kAborted);
+  ASSERT_OK_AND_ASSIGN(auto last, store().Append(v.id, late, 3));
+  EXPECT_EQ(last[0].server_seq, 6u);
+  // A vault that does not exist is still kNotFound, whatever the count.
+  TestVault missing;
+  auto absent = store().Append(missing.id, late, 1);
+  ASSERT_FALSE(absent.has_value());
+  EXPECT_EQ(absent.error().code, ErrorCode::kNotFound);
+  // The count survives a reopen (it is the store's, not the process's).
+  Reopen();
+  std::vector<ObjectEnvelope> after = {v.Sealed(owner)};
+  auto stale = store().Append(v.id, after, 2);
+  ASSERT_FALSE(stale.has_value());
+  EXPECT_EQ(stale.error().code, ErrorCode::kAborted);
+  ASSERT_OK_AND_ASSIGN(auto reopened, store().Append(v.id, after, 3));
+  EXPECT_EQ(reopened[0].server_seq, 7u);
 }
 
 TEST_P(StoreConformance, ChunksArePerVaultAndStoredOnce) {
@@ -421,7 +497,7 @@ TEST_P(StoreConformance, ListVaultsGivesEachVaultsIdsAndCountsInIdOrder) {
   const std::int64_t before = UnixNow();
   for (TestVault* v : {&plain, &appended, &with_chunk}) expected[v->id] = {1, w.Create(*v, owner).ByteSizeLong()};
   std::vector<ObjectEnvelope> batch = {appended.Sealed(owner), appended.Sealed(owner)};
-  ASSERT_TRUE(store().Append(appended.id, batch).has_value());
+  ASSERT_TRUE(store().Append(appended.id, batch, std::nullopt).has_value());
   expected[appended.id].objects += 2;
   expected[appended.id].bytes += batch[0].ByteSizeLong() + batch[1].ByteSizeLong();
   std::vector<sync::v1::Chunk> chunks = {MakeChunk(crypto::RandomBytes(16), 5000)};
@@ -472,12 +548,12 @@ TEST_P(StoreConformance, LastWriteFollowsAppendsAndChunkCommits) {
   while (UnixNow() <= created) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
   const std::vector<ObjectEnvelope> replay = {genesis};
-  ASSERT_TRUE(store().Append(objects_vault.id, replay).has_value());  // stores nothing
+  ASSERT_TRUE(store().Append(objects_vault.id, replay, std::nullopt).has_value());  // stores nothing
   ASSERT_TRUE(store().SetVaultQuota(objects_vault.id, 1 << 20).has_value());
   EXPECT_LE(last_write(objects_vault), created);
 
   const std::vector<ObjectEnvelope> fresh = {objects_vault.Sealed(owner)};
-  ASSERT_TRUE(store().Append(objects_vault.id, fresh).has_value());
+  ASSERT_TRUE(store().Append(objects_vault.id, fresh, std::nullopt).has_value());
   const std::int64_t appended = last_write(objects_vault);
   EXPECT_GT(appended, created);
   std::vector<sync::v1::Chunk> chunks = {MakeChunk(crypto::RandomBytes(16), 3000)};
@@ -509,7 +585,7 @@ TEST_P(StoreConformance, AVaultsQuotaIsSetResetAndKept) {
   // Kept across a reopen and through later writes.
   Reopen();
   std::vector<ObjectEnvelope> batch = {v.Sealed(owner)};
-  ASSERT_TRUE(store().Append(v.id, batch).has_value());
+  ASSERT_TRUE(store().Append(v.id, batch, std::nullopt).has_value());
   std::vector<sync::v1::Chunk> chunks = {MakeChunk(crypto::RandomBytes(16), 3000)};
   ASSERT_TRUE(store().PutChunks(v.id, chunks).has_value());
   ASSERT_OK_AND_ASSIGN(auto list, store().ListVaults());
@@ -550,7 +626,7 @@ TEST_P(StoreConformance, MalformedIdsAreRefused) {
   ObjectEnvelope bad = v.Sealed(owner);
   bad.set_object_id("short");
   std::vector<ObjectEnvelope> batch = {bad};
-  auto append = store().Append(v.id, batch);
+  auto append = store().Append(v.id, batch, std::nullopt);
   ASSERT_FALSE(append.has_value());
   EXPECT_EQ(append.error().code, ErrorCode::kInvalidArgument);
 }
@@ -571,7 +647,7 @@ TEST_P(StoreConformance, ConcurrentAppendsStayGapFree) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (const auto& e : work[t]) {
-        auto r = store().Append(v.id, std::span(&e, 1));
+        auto r = store().Append(v.id, std::span(&e, 1), std::nullopt);
         if (r) seqs[t].push_back((*r)[0].server_seq);
       }
     });
@@ -736,7 +812,7 @@ TEST_P(StoreConformance, ReopeningKeepsEverything) {
   w.Create(v, owner);
   const Bytes invite = crypto::RandomBytes(32);
   std::vector<ObjectEnvelope> batch = {v.Sealed(owner), v.Invite(owner, invite, sync::v1::MONITOR)};
-  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch));
+  ASSERT_OK_AND_ASSIGN(auto unused, store().Append(v.id, batch, std::nullopt));
   (void)unused;
   const Bytes chunk_id = crypto::RandomBytes(16);
   std::vector<sync::v1::Chunk> chunks = {MakeChunk(chunk_id, 3000)};
@@ -771,7 +847,7 @@ TEST_P(StoreConformance, ReopeningKeepsEverything) {
   EXPECT_EQ(outcome, CreateOutcome::kTokenSpent);
   // And appends continue where they were.
   std::vector<ObjectEnvelope> more = {v.Sealed(owner)};
-  ASSERT_OK_AND_ASSIGN(auto appended, store().Append(v.id, more));
+  ASSERT_OK_AND_ASSIGN(auto appended, store().Append(v.id, more, std::nullopt));
   EXPECT_EQ(appended[0].server_seq, 4u);
 }
 
