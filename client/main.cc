@@ -374,12 +374,17 @@ int Run(int argc, char** argv) {
                  "({} objects found as this device saw them); {} of this device's objects it had lost were sent "
                  "again\n",
                  report.rechecked_objects, report.resent_objects);
-      if (report.server_gap.others_objects > 0) {
-        fmt::print(stderr,
-                   "evault: the server still lacks {} objects of {} other devices that this device holds; they are "
-                   "restored when those devices sync\n",
-                   report.server_gap.others_objects, report.server_gap.other_devices);
-      }
+    }
+    if (report.relayed_objects > 0) {
+      fmt::print(stderr, "evault: sent back {} objects of other devices that the server had lost\n",
+                 report.relayed_objects);
+    }
+    if (report.server_gap.others_objects > 0) {
+      fmt::print(stderr,
+                 "evault: the server still lacks {} objects of {} other devices that this device saw and could not "
+                 "send back (not held here, or their authors may no longer write); their authors, or a device that "
+                 "holds them, can\n",
+                 report.server_gap.others_objects, report.server_gap.other_devices);
     }
     if (report.resealed_objects > 0) {
       fmt::print("sealed {} unsynced objects again to the new key epoch (a device was revoked or changed role)\n",

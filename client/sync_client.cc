@@ -4,6 +4,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <set>
 #include <span>
 #include <thread>
 
@@ -174,6 +175,12 @@ class SyncConnection {
   template <typename Request, typename Response, typename Method>
   Status Call(std::string_view doing, Method method, const Request& request, Response* response,
               std::chrono::seconds deadline = std::chrono::seconds(30)) {
+    return FromGrpc(CallWithRetries(method, request, response, deadline), doing);
+  }
+
+  template <typename Request, typename Response, typename Method>
+  grpc::Status CallWithRetries(Method method, const Request& request, Response* response,
+                               std::chrono::seconds deadline = std::chrono::seconds(30)) {
     grpc::Status status;
     auto delay = std::chrono::milliseconds(200);
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -184,7 +191,7 @@ class SyncConnection {
       std::this_thread::sleep_for(delay);
       delay *= 2;
     }
-    return FromGrpc(status, doing);
+    return status;
   }
 
   void Prepare(grpc::ClientContext& ctx, std::chrono::seconds deadline) const {
@@ -368,6 +375,77 @@ Status PushObjects(SyncConnection& conn, SyncState& state, SyncReport& report) {
   }
 }
 
+// Sends back to a restored server what it lost and this device holds: its own objects
+// and other devices' (SyncState::PrepareRelay), in the order the server first had them.
+// The server takes an object on its author's behalf only if it extends that author's
+// chain and the author may still write; an author whose object it refuses is skipped
+// from there on (its later objects could not follow) and stays in report.server_gap
+// (this device's own: PushObjects then says why).
+Status RelayObjects(SyncConnection& conn, SyncState& state, const std::vector<std::string>& held,
+                    SyncReport& report) {
+  auto refusal = [](const grpc::Status& s) {
+    switch (s.error_code()) {
+      case grpc::StatusCode::PERMISSION_DENIED:
+      case grpc::StatusCode::FAILED_PRECONDITION:
+      case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::ALREADY_EXISTS:
+      case grpc::StatusCode::ABORTED: return true;
+      default: return false;
+    }
+  };
+  const std::string me = Str(state.device().public_key());
+  // This device's own objects among them count as acknowledged once the server has them.
+  auto push = [&](const pb::PushRequest& request) -> Result<grpc::Status> {
+    pb::PushResponse acknowledged;
+    grpc::Status s = conn.CallWithRetries(&pb::VaultSync::Stub::Push, request, &acknowledged);
+    if (!s.ok()) return s;
+    if (acknowledged.server_seq_size() != request.objects_size()) {
+      return Fail(ErrorCode::kTampered, "the server acknowledged a different number of objects than sent");
+    }
+    std::uint64_t own = 0;
+    for (const auto& e : request.objects()) {
+      if (e.author() == me) {
+        own = e.author_seq();
+        ++report.resent_objects;
+      } else {
+        ++report.relayed_objects;
+      }
+    }
+    if (own > 0) EVAULT_TRY(state.MarkPushed(own));
+    return s;
+  };
+  std::set<std::string> refused;  // authors
+  std::size_t next = 0;
+  while (next < held.size()) {
+    pb::PushRequest batch;
+    std::size_t bytes = 0;
+    while (next < held.size() && batch.objects_size() < static_cast<int>(kPushObjects) && bytes < kPushBytes) {
+      EVAULT_ASSIGN_OR_RETURN(auto envelope, state.HeldObject(held[next]));
+      ++next;
+      if (refused.contains(envelope.author())) continue;
+      bytes += envelope.ByteSizeLong();
+      *batch.add_objects() = std::move(envelope);
+    }
+    if (batch.objects().empty()) break;
+    EVAULT_ASSIGN_OR_RETURN(grpc::Status s, push(batch));
+    if (s.ok()) continue;
+    if (!refusal(s)) return FromGrpc(s, "sending back what the restored server lost");
+    // One at a time, to find whose objects the server refuses.
+    for (const auto& envelope : batch.objects()) {
+      if (refused.contains(envelope.author())) continue;
+      pb::PushRequest one;
+      *one.add_objects() = envelope;
+      EVAULT_ASSIGN_OR_RETURN(s, push(one));
+      if (refusal(s)) {
+        refused.insert(envelope.author());
+      } else if (!s.ok()) {
+        return FromGrpc(s, "sending back what the restored server lost");
+      }
+    }
+  }
+  return Ok();
+}
+
 Status PullObjects(SyncConnection& conn, SyncState& state, SyncReport& report, const SyncProgress& progress) {
   while (true) {
     pb::PullRequest request;
@@ -464,30 +542,35 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
   }
   // With something to push, learn first whether a key epoch began (a revocation or role
   // change) and seal what is unpushed to it, so nothing new reaches a departed device.
-  // What a restored server lost of this device's history (known after a complete pull).
-  auto lost_own = [&]() -> Result<std::uint64_t> {
-    if (!report.server_restored) return 0;
-    EVAULT_ASSIGN_OR_RETURN(auto gap, state.GapOnServer());
-    return gap.own_objects;
+  // A server restored from a backup (found by a complete pull) gets back what it lost
+  // and this device holds, before anything new; each sync tries again while a gap
+  // remains. Returns whether anything was sent.
+  auto catch_up = [&]() -> Result<bool> {
+    EVAULT_ASSIGN_OR_RETURN(report.server_gap, state.GapOnServer());
+    if (report.server_gap.own_objects == 0 && report.server_gap.others_objects == 0) return false;
+    EVAULT_ASSIGN_OR_RETURN(auto held, state.PrepareRelay());
+    if (held.empty()) return false;
+    EVAULT_TRY(UploadChunks(*conn, state, report, progress));
+    EVAULT_TRY(RelayObjects(*conn, state, held, report));
+    return true;
   };
-  if (state.author_seq() > state.pushed_seq()) {
+  // With something to push, or lost objects to send again (another device may have sent
+  // them back since), pull first.
+  EVAULT_ASSIGN_OR_RETURN(auto gap_before, state.GapOnServer());
+  if (state.author_seq() > state.pushed_seq() || gap_before.own_objects > 0) {
     EVAULT_TRY(PullObjects(*conn, state, report, progress));
-    EVAULT_ASSIGN_OR_RETURN(report.resent_objects, lost_own());
+    EVAULT_TRY(catch_up());
     EVAULT_ASSIGN_OR_RETURN(report.resealed_objects, state.ResealStaleUnpushed());
+  } else {
+    EVAULT_TRY(catch_up());
   }
   EVAULT_TRY(UploadChunks(*conn, state, report, progress));
   EVAULT_TRY(PushObjects(*conn, state, report));
   EVAULT_TRY(PullObjects(*conn, state, report, progress));
-  // A restore found by that pull: send again what the server lost, then take it back
-  // (each object is checked against what this device wrote).
-  EVAULT_ASSIGN_OR_RETURN(std::uint64_t lost, lost_own());
-  if (lost > 0) {
-    report.resent_objects += lost;
-    EVAULT_TRY(UploadChunks(*conn, state, report, progress));
-    EVAULT_TRY(PushObjects(*conn, state, report));
+  EVAULT_ASSIGN_OR_RETURN(bool sent, catch_up());
+  if (sent) {
+    // What went back comes back once more, each object checked against what this device saw.
     EVAULT_TRY(PullObjects(*conn, state, report, progress));
-  }
-  if (report.server_restored) {
     EVAULT_ASSIGN_OR_RETURN(report.server_gap, state.GapOnServer());
   }
   EVAULT_TRY(DownloadChunks(*conn, state, report, progress));

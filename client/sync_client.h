@@ -38,11 +38,13 @@ struct SyncReport {
   std::size_t resealed_objects = 0;  // unpushed objects sealed again to a new key epoch
   // The server was restored from a backup (its incarnation changed): its history was
   // checked again from the start (rechecked: objects found as this device saw them),
-  // this device's objects it had lost were sent again (resent), and `server_gap` is what
+  // this device's objects it had lost were sent again (resent), other devices' ones it
+  // had lost were sent back from this device's copy (relayed), and `server_gap` is what
   // it still lacks of what this device saw.
   bool server_restored = false;
   std::size_t rechecked_objects = 0;
   std::uint64_t resent_objects = 0;
+  std::uint64_t relayed_objects = 0;  // other devices' objects it had lost, sent back from here
   vault::SyncState::ServerGap server_gap;
   bool created_vault = false;
   bool admitted_now = false;

@@ -382,8 +382,20 @@ std::optional<grpc::Status> VaultSyncService::PushOnce(const Caller& caller, con
   }
   // Authorise looked before push_mu was ours; a REVOKE may have landed since.
   if (!next.IsActive(View(device))) return Refuse(StatusCode::PERMISSION_DENIED, "not an active member of this vault");
-  auto head = store_.AuthorHead(View(vault_id), View(device));
-  if (!head) return Internal(head.error());
+  // Each author's chain head as the store holds it. Objects of other authors are relays:
+  // a member sending back to a restored server what it lost (client/sync_client.cc).
+  // Each is signed by its author and must extend that author's chain, and the author
+  // must still be allowed to write, so a relay is checked exactly as its author's own
+  // push would be: a member can relay nothing it could not have pulled.
+  std::unordered_map<std::string, ChainHead> heads;
+  auto head_of = [&](const std::string& author) -> Result<ChainHead*> {
+    auto it = heads.find(author);
+    if (it == heads.end()) {
+      EVAULT_ASSIGN_OR_RETURN(ChainHead stored, store_.AuthorHead(View(vault_id), View(author)));
+      it = heads.emplace(author, std::move(stored)).first;
+    }
+    return &it->second;
+  };
 
   // Every envelope is checked before any is written, against the state the ones
   // before it will have made: the push is all or nothing.
@@ -398,7 +410,8 @@ std::optional<grpc::Status> VaultSyncService::PushOnce(const Caller& caller, con
   bool membership_changed = false;
   for (const ObjectEnvelope& e : request.objects()) {
     if (e.vault_id() != vault_id) return Refuse(StatusCode::PERMISSION_DENIED, "an object belongs to another vault");
-    if (e.author() != device) return Refuse(StatusCode::PERMISSION_DENIED, "an object is authored by another device");
+    const bool relayed = e.author() != device;
+    if (relayed && !IsDeviceKey(e.author())) return Refuse(StatusCode::INVALID_ARGUMENT, "an object's author is malformed");
     if (e.object_id().size() != kIdBytes) return Refuse(StatusCode::INVALID_ARGUMENT, "object id must be 16 bytes");
     const std::size_t size = e.ByteSizeLong();
     if (size > kMaxEnvelopeBytes) return Refuse(StatusCode::INVALID_ARGUMENT, "an object is larger than 4 MiB");
@@ -424,13 +437,15 @@ std::optional<grpc::Status> VaultSyncService::PushOnce(const Caller& caller, con
     if (!vault::ObjectCodec::VerifySignature(e)) {
       return Refuse(StatusCode::INVALID_ARGUMENT, "an object's signature is invalid");
     }
-    if (e.author_seq() != head->author_seq + 1 || e.prev_hash() != ToString(head->hash)) {
+    auto head = head_of(e.author());
+    if (!head) return Internal(head.error());
+    if (e.author_seq() != (*head)->author_seq + 1 || e.prev_hash() != ToString((*head)->hash)) {
       return Refuse(StatusCode::FAILED_PRECONDITION, "an object does not extend its author's chain");
     }
     if (!e.public_body().empty()) {
       if (!next.Apply(e)) return Refuse(StatusCode::PERMISSION_DENIED, "membership operation refused");
       membership_changed = true;
-    } else if (!next.IsActive(View(device))) {
+    } else if (!next.IsActive(View(e.author()))) {
       // Any active member appends sealed objects: legal devices log their views and
       // exports in the custody log. The server cannot see kinds; readers set aside
       // anything else a legal device signs.
@@ -440,10 +455,11 @@ std::optional<grpc::Status> VaultSyncService::PushOnce(const Caller& caller, con
       return Refuse(StatusCode::INVALID_ARGUMENT, shape.error().message.c_str());  // fixed texts, no input echoed
     } else if (e.key_epoch() < next.current_epoch()) {
       // Sealed to keys a revoked or demoted device holds: the writer must pull the new
-      // epoch and seal it again (the client does, then pushes again).
+      // epoch and seal it again (the client does, then pushes again). A relay cannot.
+      if (relayed) return Refuse(StatusCode::FAILED_PRECONDITION, "a relayed object is sealed to a key epoch that has ended");
       return Refuse(StatusCode::ABORTED, "an object is sealed to a key epoch that has ended; sync again");
     }
-    *head = ChainHead{e.author_seq(), vault::ObjectCodec::ChainHash(e)};
+    **head = ChainHead{e.author_seq(), vault::ObjectCodec::ChainHash(e)};
     fresh_by_id.emplace(e.object_id(), static_cast<int>(fresh.size()));
     slots.push_back({0, static_cast<int>(fresh.size())});
     fresh.push_back(e);

@@ -2,9 +2,11 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <set>
+#include <tuple>
 
 #include "crypto/chunk_cipher.h"
 #include "vault/vault_impl.h"
@@ -64,6 +66,34 @@ Result<std::optional<std::uint64_t>> ReadSeq(Vault::Impl& impl, std::string_view
   return std::optional<std::uint64_t>(seq);
 }
 
+// chain/<author>/<seq>: the chain hash (hex) this device saw of that object; for other
+// devices' objects also ":" <order> <object id>, what sending it back to a restored
+// server (a relay) needs. Entries older than relays hold the hash alone.
+struct ChainEntry {
+  std::string_view hash_hex;
+  std::optional<std::uint64_t> order;
+  std::string_view object_hex;
+};
+
+std::string ChainValue(const Bytes& hash, std::uint64_t order, ByteView object_id) {
+  return fmt::format("{}:{:016x}{}", Hex(hash), order, Hex(object_id));
+}
+
+ChainEntry ParseChainValue(std::string_view value) {
+  ChainEntry entry;
+  const auto colon = value.find(':');
+  entry.hash_hex = value.substr(0, colon);
+  if (colon == std::string_view::npos) return entry;
+  const std::string_view rest = value.substr(colon + 1);
+  std::uint64_t order = 0;
+  if (rest.size() == 16 + 2 * kIdBytes &&
+      std::from_chars(rest.data(), rest.data() + 16, order, 16).ec == std::errc()) {
+    entry.order = order;
+    entry.object_hex = rest.substr(16);
+  }
+  return entry;
+}
+
 // The server's incarnation changed: start its history again from its first object.
 Status BeginRestoredServer(Vault::Impl& impl, const std::string& incarnation) {
   EVAULT_ASSIGN_OR_RETURN(auto base, ReadSeq(impl, kOrderBaseKey));
@@ -86,7 +116,14 @@ Status BeginRestoredServer(Vault::Impl& impl, const std::string& incarnation) {
 Status MarkLostOwnObjects(Vault::Impl& impl, std::uint64_t server_has) {
   const std::uint64_t pushed = impl.state.pushed_seq();
   EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl, kResendKey));
-  if (server_has >= pushed || (resend_after && *resend_after <= server_has)) return Ok();
+  if (server_has >= pushed) {  // all back, from here or relayed by another device
+    if (resend_after) impl.catalog->Delete(0, std::string(kResendKey));
+    return Ok();
+  }
+  if (resend_after && *resend_after <= server_has) {  // marked before; some came back since
+    if (*resend_after < server_has) impl.catalog->Put(0, std::string(kResendKey), SeqValue(server_has));
+    return Ok();
+  }
   impl.catalog->Put(0, std::string(kResendKey), SeqValue(server_has));
   for (std::uint64_t seq = server_has + 1; seq <= pushed; ++seq) {
     EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
@@ -211,8 +248,9 @@ Result<std::size_t> SyncState::ResealStaleUnpushed() {
   if (pushed > 0) {
     const std::string me = Hex(impl_.signing->public_key());
     EVAULT_ASSIGN_OR_RETURN(auto hash, impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", me, pushed)));
-    if (!hash) return Fail(ErrorCode::kCorrupt, "the hash of this device's last pushed object is missing");
-    t.head = *crypto::FromHex(*hash);
+    auto head = hash ? crypto::FromHex(ParseChainValue(*hash).hash_hex) : std::nullopt;
+    if (!head) return Fail(ErrorCode::kCorrupt, "the hash of this device's last pushed object is missing");
+    t.head = *head;
   }
   std::size_t resealed = 0;
   for (const auto& e : unpushed) {
@@ -438,7 +476,7 @@ Status ApplyObject(Vault::Impl& impl, Vault::Impl::Txn& t, const format::v1::Obj
                                   head.seq(), mine));
         }
         EVAULT_ASSIGN_OR_RETURN(auto hash, impl.catalog->Get(0, fmt::format("chain/{}/{:016x}", author_hex, head.seq())));
-        if (head.seq() > 0 && (!hash || *hash != Hex(crypto::AsBytes(head.hash())))) {
+        if (head.seq() > 0 && (!hash || ParseChainValue(*hash).hash_hex != Hex(crypto::AsBytes(head.hash())))) {
           return Fail(ErrorCode::kTampered,
                       fmt::format("fork detected: device {} saw a different history of device {} at object {}",
                                   Short(crypto::AsBytes(e.author())), Short(crypto::AsBytes(head.author())),
@@ -571,12 +609,15 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       // this device saw, and is not applied again.
       EVAULT_ASSIGN_OR_RETURN(auto seen_hash,
                               impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq())));
-      if (!seen_hash || *seen_hash != Hex(at->hash)) {
+      if (!seen_hash || ParseChainValue(*seen_hash).hash_hex != Hex(at->hash)) {
         return Fail(ErrorCode::kTampered,
                     fmt::format("the restored server's history differs from what this device saw: object {} of "
                                 "device {} was altered",
                                 e.author_seq(), Short(crypto::AsBytes(e.author()))));
       }
+      // Its place in this incarnation's order, should the server be restored again.
+      impl_.catalog->Put(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq()),
+                         ChainValue(at->hash, order(pulled.server_seq()), crypto::AsBytes(e.object_id())));
       ++outcome.rechecked;
       continue;
     }
@@ -585,11 +626,14 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
     if (author_hex == me) {
       // This device's own object coming back: it must be exactly what was written.
       EVAULT_ASSIGN_OR_RETURN(auto hash, impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", me, e.author_seq())));
-      if (!hash || *hash != Hex(pin->hash)) {
+      if (!hash || ParseChainValue(*hash).hash_hex != Hex(pin->hash)) {
         return Fail(ErrorCode::kTampered,
                     fmt::format("the server holds an object {} of this device that this device never wrote",
                                 e.author_seq()));
       }
+      // Its place in server order, should a restored server need it back (PrepareRelay).
+      impl_.catalog->Put(0, fmt::format("chain/{}/{:016x}", me, e.author_seq()),
+                         ChainValue(pin->hash, order(pulled.server_seq()), crypto::AsBytes(e.object_id())));
       if (!e.public_body().empty()) {
         if (auto applied = confirmed.Apply(e); !applied) {
           return Fail(ErrorCode::kTampered, fmt::format("{}: the server placed this device's membership operation "
@@ -601,7 +645,8 @@ Result<SyncState::PullOutcome> SyncState::ApplyPulled(const sync::v1::PullRespon
       }
       continue;
     }
-    impl_.catalog->Put(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq()), Hex(pin->hash));
+    impl_.catalog->Put(0, fmt::format("chain/{}/{:016x}", author_hex, e.author_seq()),
+                       ChainValue(pin->hash, order(pulled.server_seq()), crypto::AsBytes(e.object_id())));
     ++outcome.objects;  // objects of other devices; this device's own come back uncounted
 
     // Never let a pulled object replace a different stored one.
@@ -1237,15 +1282,19 @@ Result<bool> SyncState::AutoPurge() {
 
 Result<bool> SyncState::WriteCheckpointIfNeeded() {
   if (impl_.RequireWriter().has_value() == false) return false;  // legal devices and outsiders write nothing
-  EVAULT_ASSIGN_OR_RETURN(auto stored, impl_.catalog->Scan(0, "pin/"));
+  // What this server has shown: after a restore, the heads of its own history (pins may
+  // be further on, in what it lost), so the checkpoint holds in its server order.
+  EVAULT_ASSIGN_OR_RETURN(auto restored, impl_.catalog->Get(0, kRestoredKey));
+  EVAULT_ASSIGN_OR_RETURN(auto stored, impl_.catalog->Scan(0, restored ? "spin/" : "pin/"));
   sync::v1::Checkpoint checkpoint;
   std::string summary;
   const std::string me = Hex(impl_.signing->public_key());
   for (const auto& [key, value] : stored) {
-    if (key.substr(4) == me) continue;  // own head is added below, as of now
+    if (key.substr(key.find('/') + 1) == me) continue;  // own head is added below, as of now
     EVAULT_ASSIGN_OR_RETURN(Pin p, ParsePin(value));
+    if (p.seq == 0) continue;
     auto* head = checkpoint.add_heads();
-    head->set_author(Str(*crypto::FromHex(key.substr(4))));
+    head->set_author(Str(*crypto::FromHex(key.substr(key.find('/') + 1))));
     head->set_seq(p.seq);
     head->set_hash(Str(p.hash));
     summary += key + value;
@@ -1336,6 +1385,82 @@ Result<SyncState::ServerGap> SyncState::GapOnServer() {
     }
   }
   return gap;
+}
+
+Result<std::vector<std::string>> SyncState::PrepareRelay() {
+  std::vector<std::string> out;
+  EVAULT_ASSIGN_OR_RETURN(auto restored, impl_.catalog->Get(0, kRestoredKey));
+  if (!restored) return out;
+  struct Held {
+    std::uint64_t order;
+    std::string author_hex;
+    std::uint64_t seq;
+    std::string object_hex;
+  };
+  std::vector<Held> held;
+  const std::string me = Hex(impl_.signing->public_key());
+  EVAULT_ASSIGN_OR_RETURN(auto pins, impl_.catalog->Scan(0, "pin/"));
+  for (const auto& [key, value] : pins) {
+    const std::string author_hex = key.substr(4);
+    if (author_hex == me) continue;
+    EVAULT_ASSIGN_OR_RETURN(Pin pin, ParsePin(value));
+    EVAULT_ASSIGN_OR_RETURN(auto spin_value, impl_.catalog->Get(0, fmt::format("spin/{}", author_hex)));
+    Pin at;
+    if (spin_value) {
+      EVAULT_ASSIGN_OR_RETURN(at, ParsePin(*spin_value));
+    }
+    // The lost part of the chain, up to the first object not held here (a monitor keeps
+    // nothing it cannot read; entries older than relays lack the object id).
+    for (std::uint64_t seq = at.seq + 1; seq <= pin.seq; ++seq) {
+      EVAULT_ASSIGN_OR_RETURN(auto chain, impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", author_hex, seq)));
+      if (!chain) break;
+      const ChainEntry entry = ParseChainValue(*chain);
+      if (!entry.order) break;
+      auto id = ParseId("object", entry.object_hex);
+      if (!id) break;
+      std::string ignored;
+      if (!impl_.db->Get(rocksdb::ReadOptions(), impl_.db->DefaultColumnFamily(), Slice(*id), &ignored).ok()) break;
+      held.push_back({*entry.order, author_hex, seq, std::string(entry.object_hex)});
+    }
+  }
+  // This device's own lost objects, where the server first placed them (after the rest
+  // where that is not known), up to the first purged here.
+  EVAULT_ASSIGN_OR_RETURN(auto resend_after, ReadSeq(impl_, kResendKey));
+  for (std::uint64_t seq = resend_after.value_or(impl_.state.pushed_seq()) + 1; seq <= impl_.state.pushed_seq();
+       ++seq) {
+    EVAULT_ASSIGN_OR_RETURN(auto object_hex, impl_.catalog->Get(0, fmt::format("mine/{:016x}", seq)));
+    if (!object_hex) break;
+    EVAULT_ASSIGN_OR_RETURN(auto chain, impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", me, seq)));
+    const auto order = chain ? ParseChainValue(*chain).order : std::nullopt;
+    held.push_back({order.value_or(UINT64_MAX), me, seq, *object_hex});
+  }
+  std::sort(held.begin(), held.end(), [](const Held& x, const Held& y) {
+    return std::tie(x.order, x.author_hex, x.seq) < std::tie(y.order, y.author_hex, y.seq);
+  });
+  Vault::Impl::Txn t = impl_.Begin();
+  for (const auto& h : held) {
+    out.push_back(h.object_hex);
+    EVAULT_ASSIGN_OR_RETURN(auto envelope, impl_.LoadEnvelope(h.object_hex));
+    if (!envelope.public_body().empty()) continue;
+    auto opened = impl_.OpenEnvelope(envelope);
+    if (!opened || opened->identity.kind != ObjectKind::kAttachmentManifest) continue;
+    const std::string attachment_id = Hex(opened->identity.logical_id);
+    auto keys = KeysOfManifest(impl_, attachment_id, h.object_hex);
+    if (!keys) continue;
+    bool all_here = true;
+    for (std::uint64_t i = 0; i < keys->chunks && all_here; ++i) {
+      EVAULT_ASSIGN_OR_RETURN(all_here, HasChunk(Vault::Impl::ChunkName(keys->keys.names, i)));
+    }
+    if (all_here) impl_.catalog->Put(0, fmt::format("upload/{}", attachment_id), h.object_hex);
+  }
+  if (impl_.catalog->has_staged()) {
+    EVAULT_TRY(impl_.Commit(t));
+  }
+  return out;
+}
+
+Result<format::v1::ObjectEnvelope> SyncState::HeldObject(std::string_view object_id_hex) {
+  return impl_.LoadEnvelope(object_id_hex);
 }
 
 Result<SyncState::Summary> SyncState::Pending() {

@@ -88,6 +88,17 @@ class SyncState {
   };
   Result<ServerGap> GapOnServer();
 
+  // After a complete pull of a restored server: what it lost that this device holds
+  // (ids, hex), in the order the server first had it, to send back: this device's own
+  // objects, and other devices' on their authors' behalf (a relay), so that what a
+  // device purged or will never sync again is not lost. Each is signed by its author and
+  // must extend its author's chain there, so the server and every device check it as if
+  // its author had sent it. In the old order, a checkpoint never arrives before what it
+  // vouches for. Attachments among them whose chunks are all held here are queued for
+  // upload.
+  Result<std::vector<std::string>> PrepareRelay();
+  Result<format::v1::ObjectEnvelope> HeldObject(std::string_view object_id_hex);
+
   Result<std::vector<Transfer>> PendingDownloads();
   Result<bool> HasChunk(crypto::ByteView chunk_id);
   // Authenticates a downloaded chunk (index `index` of the attachment) before storing it.

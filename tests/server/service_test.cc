@@ -234,10 +234,24 @@ TEST_F(ServiceTest, BadPushesAreRefusedWhileOthersKeepWorking) {
     m.chain = after_one;
   }
   others_still_work();
-  {  // Someone else's object, even a validly signed one.
-    const auto saved = owner_.chain;
-    EXPECT_CODE(monitor.client->Push({vault_.Sealed(owner_)}), StatusCode::PERMISSION_DENIED);
-    owner_.chain = saved;
+  {  // Someone else's object is a relay (what a member sends back to a restored server):
+     // taken only as its author's own push would be, signed by a member and extending
+     // that member's chain.
+    auto skipped = vault_.Sealed(owner_);  // not pushed yet: the next one leaves a gap
+    const auto after_skipped = owner_.chain;
+    EXPECT_CODE(monitor.client->Push({vault_.Sealed(owner_)}), StatusCode::FAILED_PRECONDITION);
+    owner_.chain = after_skipped;
+    Device stranger;
+    EXPECT_CODE(monitor.client->Push({vault_.Sealed(stranger)}), StatusCode::PERMISSION_DENIED);
+    sv::PushResponse relayed;
+    EXPECT_CODE(monitor.client->Push({skipped}, &relayed), StatusCode::OK);
+    ASSERT_EQ(relayed.server_seq_size(), 1);
+    // The owner's own push of it is a replay of what the server now holds.
+    sv::PushResponse replayed;
+    EXPECT_CODE(owner_client_->Push({skipped}, &replayed), StatusCode::OK);
+    ASSERT_EQ(replayed.server_seq_size(), 1);
+    EXPECT_EQ(replayed.server_seq(0), relayed.server_seq(0));
+    ++head;
   }
   others_still_work();
   {  // Another vault's object.
@@ -1032,11 +1046,14 @@ TEST_F(RoleKeysTest, AReplayedOperationIsStoredAndAppliedOnce) {
               StatusCode::PERMISSION_DENIED);
   EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, *victim.device); }),
               StatusCode::PERMISSION_DENIED);
-  // Another member pushing the owner's operation: refused.
+  // Another member sending the owner's stored operations again (a relay of what the
+  // server holds): answered with their places, nothing written.
   auto monitor_again = NewClient();
   ASSERT_TRUE(monitor_again->Login(vault_, m).ok());
-  EXPECT_CODE(monitor_again->Push({rev}), StatusCode::PERMISSION_DENIED);
-  EXPECT_CODE(monitor_again->Push({inv}), StatusCode::PERMISSION_DENIED);
+  sv::PushResponse relayed;
+  EXPECT_CODE(monitor_again->Push({rev, inv}, &relayed), StatusCode::OK);
+  ASSERT_EQ(relayed.server_seq_size(), 2);
+  EXPECT_EQ(relayed.server_seq(0), revoked.server_seq(0));
   EXPECT_EQ(HeadSeq(*owner_client_), head);
   // The next epoch is 3: the owner's REVOKE beginning it is accepted.
   EXPECT_CODE(PushOne(*owner_client_, owner_, [&] { return vault_.Revoke(owner_, m, {{&joiner, sv::COORDINATOR}}); }),

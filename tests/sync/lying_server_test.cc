@@ -382,5 +382,30 @@ TEST_F(LyingServerTest, AuthorSendsAgainWhatRestoredServerLost) {
   EXPECT_EQ(back->rechecked, rest.size());
 }
 
+TEST_F(LyingServerTest, HolderSendsBackOthersObjectsInTheirOldOrder) {
+  auto b = Join("b", 0);
+  const auto log = History();
+  const std::size_t kept = log.size() - 4;
+  SyncState sb(*b);
+  ASSERT_TRUE(sb.ApplyPulled(In("first", Page(log))));
+  EXPECT_TRUE(sb.PrepareRelay()->empty()) << "nothing to send back before a restore";
+
+  ASSERT_TRUE(sb.ApplyPulled(In("second", Page({}, 1, kept)))->server_restored);
+  const std::vector<ObjectEnvelope> prefix(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(kept));
+  ASSERT_TRUE(sb.ApplyPulled(In("second", Page(prefix))));
+  auto held = sb.PrepareRelay();
+  ASSERT_TRUE(held) << held.error().message;
+  ASSERT_EQ(held->size(), 4u);
+  for (std::size_t i = 0; i < held->size(); ++i) {
+    auto envelope = sb.HeldObject((*held)[i]);
+    ASSERT_TRUE(envelope);
+    EXPECT_EQ(envelope->SerializeAsString(), log[kept + i].SerializeAsString()) << i;  // A's, unchanged, in order
+  }
+  // Once the server has them back (from B or from A), nothing is left to send.
+  const std::vector<ObjectEnvelope> rest(log.begin() + static_cast<std::ptrdiff_t>(kept), log.end());
+  ASSERT_TRUE(sb.ApplyPulled(In("second", Page(rest, kept + 1))));
+  EXPECT_TRUE(sb.PrepareRelay()->empty());
+}
+
 }  // namespace
 }  // namespace evault::vault

@@ -121,19 +121,21 @@ TEST_F(RestoreTest, DevicesFindTheRestoredServerStaleAndSendBackWhatItLost) {
   std::string error;
   ASSERT_TRUE(server_->Start(&error)) << error;
 
-  // B syncs first: the server is stale, not a liar; B keeps everything and says what
-  // the server lacks.
-  auto b_sync = Sync(b_);
-  EXPECT_NE(b_sync.err.find("the server was restored from a backup"), std::string::npos) << b_sync.Describe();
-  EXPECT_NE(b_sync.err.find("still lacks"), std::string::npos) << b_sync.Describe();
-  EXPECT_EQ(b_.Ev({"record", "show", after}).exit_code, 0);
-
-  // A syncs: it sends back its lost objects and the attachment's chunks.
+  // A syncs first: the server is stale, not a liar. A checks its history again and
+  // sends back its own objects the server lost, and the attachment's chunks.
   auto a_sync = Sync(a_);
   EXPECT_NE(a_sync.err.find("the server was restored from a backup"), std::string::npos) << a_sync.Describe();
   EXPECT_EQ(a_sync.err.find("sent again 0 "), std::string::npos) << a_sync.Describe();
   EXPECT_NE(a_sync.out.find("(4 chunks, 3.0 MiB), pulled"), std::string::npos)
       << "the attachment was not uploaded again: " << a_sync.Describe();
+  EXPECT_EQ(a_sync.err.find("still lacks"), std::string::npos) << a_sync.Describe();
+
+  // B then finds A's objects back as it saw them, and sends back its own (custody
+  // entries and checkpoints written after the backup).
+  auto b_sync = Sync(b_);
+  EXPECT_NE(b_sync.err.find("the server was restored from a backup"), std::string::npos) << b_sync.Describe();
+  EXPECT_EQ(b_sync.err.find("still lacks"), std::string::npos) << b_sync.Describe();
+  EXPECT_EQ(b_.Ev({"record", "show", after}).exit_code, 0);
 
   // B's next sync finds nothing missing; a restore is reported once.
   auto b_again = Sync(b_);
@@ -184,6 +186,69 @@ TEST_F(RestoreTest, FilesCopiedBackWithoutAdminRestoreAreRefusedAsRollback) {
   auto caught_up = Sync(a_);
   EXPECT_NE(caught_up.err.find("the server was restored from a backup"), std::string::npos) << caught_up.Describe();
   EXPECT_EQ(caught_up.err.find("sent again 0 "), std::string::npos) << caught_up.Describe();
+}
+
+// A monitor purges what the server acknowledged; the server then loses it in a restore.
+// The owner, which pulled it, sends it back on the monitor's behalf (a relay: signed by
+// the monitor, checked by the server and every device as if the monitor sent it).
+TEST_F(RestoreTest, WhatAMonitorPurgedIsSentBackByTheOwner) {
+  ASSERT_NO_FATAL_FAILURE(Enroll());
+  Device& monitor = b_;
+  ASSERT_NO_FATAL_FAILURE(Join(monitor, "monitor"));
+  ASSERT_EQ(monitor.Ev({"purge", "--auto", "on"}).exit_code, 0);
+  const fs::path backup = dir_ / "backup";
+  auto backed_up = Admin({"admin", "--socket", socket_.string(), "backup", backup.string()});
+  ASSERT_EQ(backed_up.exit_code, 0) << backed_up.Describe();
+
+  // After the backup: the monitor documents a detention with a photo, syncs, purges.
+  auto made = monitor.Ev({"case", "new", "--title", "Monitor case RELAYc1"});
+  ASSERT_EQ(made.exit_code, 0) << made.Describe();
+  const std::string record = AddRecord(monitor, FirstWord(made.out), "Detention seen by the monitor RELAYr1");
+  const fs::path photo = dir_ / "photo.bin";
+  WriteRandomFile(photo, (1u << 20) + 77, 5);
+  auto attached = monitor.Ev({"attach", "add", "--record", record, photo.string()});
+  ASSERT_EQ(attached.exit_code, 0) << attached.Describe();
+  const std::string attachment_id = FirstWord(attached.out);
+  auto purged = Sync(monitor);
+  ASSERT_NE(purged.out.find("purged"), std::string::npos) << purged.Describe();
+  ASSERT_NE(monitor.Ev({"record", "show", record}).exit_code, 0) << "the monitor still holds what it purged";
+  Sync(a_);  // the owner pulls the record and the photo
+  ASSERT_EQ(a_.Ev({"record", "show", record}).exit_code, 0);
+
+  ASSERT_EQ(server_->Stop(), 0);
+  auto restored = Admin({"admin", "restore", "--from", backup.string(), "--data", server_->data_dir().string(),
+                         "--replace"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.Describe();
+  std::string error;
+  ASSERT_TRUE(server_->Start(&error)) << error;
+
+  // The monitor first: it cannot send back what it purged, and says so.
+  auto stuck = monitor.Ev({"sync"});
+  EXPECT_NE(stuck.exit_code, 0) << stuck.Describe();
+  EXPECT_NE(stuck.err.find("purged here after their upload"), std::string::npos) << stuck.Describe();
+
+  // The owner sends the monitor's objects back, photo chunks included.
+  auto relayed = Sync(a_);
+  EXPECT_NE(relayed.err.find("sent back"), std::string::npos) << relayed.Describe();
+  EXPECT_EQ(relayed.err.find("still lacks"), std::string::npos) << relayed.Describe();
+  EXPECT_NE(relayed.out.find("(2 chunks, 1.0 MiB), pulled"), std::string::npos) << relayed.Describe();
+
+  // The monitor syncs again and writes on.
+  auto resumed = Sync(monitor);
+  EXPECT_EQ(resumed.err.find("still lacks"), std::string::npos) << resumed.Describe();
+  auto more = monitor.Ev({"case", "new", "--title", "Monitor case after the restore"});
+  ASSERT_EQ(more.exit_code, 0) << more.Describe();
+  Sync(monitor);
+
+  // A coordinator that joins now reads the monitor's record and photo from the server.
+  ASSERT_NO_FATAL_FAILURE(Join(d_, "coordinator"));
+  auto shown = d_.Ev({"record", "show", record});
+  ASSERT_EQ(shown.exit_code, 0) << shown.Describe();
+  EXPECT_NE(shown.out.find("RELAYr1"), std::string::npos);
+  const fs::path copy = dir_ / "photo.copy";
+  auto got = d_.Ev({"attach", "get", attachment_id, "--out", copy.string()});
+  ASSERT_EQ(got.exit_code, 0) << got.Describe();
+  EXPECT_EQ(cli_test::ReadFile(copy), cli_test::ReadFile(photo));
 }
 
 }  // namespace
