@@ -95,6 +95,9 @@ struct SweepConfig {
       c.seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
     }
     if (const char* s = std::getenv("EVAULT_TAMPER_SCALE"); s != nullptr) c.scale = std::max(1, std::atoi(s));
+    // Printed first, so that a run that crashes still says how to replay it.
+    std::fprintf(stderr, "tamper sweep seed 0x%llx (replay with EVAULT_TAMPER_SEED)\n",
+                 static_cast<unsigned long long>(c.seed));
     return c;
   }
   int Flips(int ci_count) const { return ci_count * scale; }
