@@ -110,6 +110,32 @@ Status BeginRestoredServer(Vault::Impl& impl, const std::string& incarnation) {
   return committed;
 }
 
+// After a restore: the parts of other devices' chains this device saw (up to its pins)
+// that the restored server has not shown again (beyond where its copy is).
+struct LostRange {
+  std::string author_hex;
+  std::uint64_t after = 0;  // the server holds the chain up to here
+  std::uint64_t last = 0;   // this device saw it up to here
+};
+
+Result<std::vector<LostRange>> OthersLostOnServer(Vault::Impl& impl) {
+  std::vector<LostRange> out;
+  const std::string me = Hex(impl.signing->public_key());
+  EVAULT_ASSIGN_OR_RETURN(auto pins, impl.catalog->Scan(0, "pin/"));
+  for (const auto& [key, value] : pins) {
+    const std::string author_hex = key.substr(4);
+    if (author_hex == me) continue;
+    EVAULT_ASSIGN_OR_RETURN(Pin pin, ParsePin(value));
+    EVAULT_ASSIGN_OR_RETURN(auto spin_value, impl.catalog->Get(0, fmt::format("spin/{}", author_hex)));
+    Pin at;
+    if (spin_value) {
+      EVAULT_ASSIGN_OR_RETURN(at, ParsePin(*spin_value));
+    }
+    if (pin.seq > at.seq) out.push_back({author_hex, at.seq, pin.seq});
+  }
+  return out;
+}
+
 // After a complete pull of a restored server that holds this device's chain only up to
 // `server_has`: the objects it acknowledged beyond are sent again (Unpushed), and their
 // attachments are queued for upload again. Staged in the caller's transaction.
@@ -1368,22 +1394,9 @@ Result<SyncState::ServerGap> SyncState::GapOnServer() {
       if (!object_hex) ++gap.own_purged;
     }
   }
-  const std::string me = Hex(impl_.signing->public_key());
-  EVAULT_ASSIGN_OR_RETURN(auto pins, impl_.catalog->Scan(0, "pin/"));
-  for (const auto& [key, value] : pins) {
-    const std::string author_hex = key.substr(4);
-    if (author_hex == me) continue;
-    EVAULT_ASSIGN_OR_RETURN(Pin pin, ParsePin(value));
-    EVAULT_ASSIGN_OR_RETURN(auto spin_value, impl_.catalog->Get(0, fmt::format("spin/{}", author_hex)));
-    Pin at;
-    if (spin_value) {
-      EVAULT_ASSIGN_OR_RETURN(at, ParsePin(*spin_value));
-    }
-    if (pin.seq > at.seq) {
-      gap.others_objects += pin.seq - at.seq;
-      ++gap.other_devices;
-    }
-  }
+  EVAULT_ASSIGN_OR_RETURN(auto lost, OthersLostOnServer(impl_));
+  for (const auto& range : lost) gap.others_objects += range.last - range.after;
+  gap.other_devices = lost.size();
   return gap;
 }
 
@@ -1399,19 +1412,11 @@ Result<std::vector<std::string>> SyncState::PrepareRelay() {
   };
   std::vector<Held> held;
   const std::string me = Hex(impl_.signing->public_key());
-  EVAULT_ASSIGN_OR_RETURN(auto pins, impl_.catalog->Scan(0, "pin/"));
-  for (const auto& [key, value] : pins) {
-    const std::string author_hex = key.substr(4);
-    if (author_hex == me) continue;
-    EVAULT_ASSIGN_OR_RETURN(Pin pin, ParsePin(value));
-    EVAULT_ASSIGN_OR_RETURN(auto spin_value, impl_.catalog->Get(0, fmt::format("spin/{}", author_hex)));
-    Pin at;
-    if (spin_value) {
-      EVAULT_ASSIGN_OR_RETURN(at, ParsePin(*spin_value));
-    }
+  EVAULT_ASSIGN_OR_RETURN(auto lost, OthersLostOnServer(impl_));
+  for (const auto& [author_hex, after, last] : lost) {
     // The lost part of the chain, up to the first object not held here (a monitor keeps
     // nothing it cannot read; entries older than relays lack the object id).
-    for (std::uint64_t seq = at.seq + 1; seq <= pin.seq; ++seq) {
+    for (std::uint64_t seq = after + 1; seq <= last; ++seq) {
       EVAULT_ASSIGN_OR_RETURN(auto chain, impl_.catalog->Get(0, fmt::format("chain/{}/{:016x}", author_hex, seq)));
       if (!chain) break;
       const ChainEntry entry = ParseChainValue(*chain);

@@ -71,6 +71,15 @@ class LyingServerTest : public ::testing::Test {
     return v;
   }
 
+  // A copy of A's vault as it is now: the same keys, so it can write different objects
+  // at the same places in A's chain (a device restored from a copy).
+  std::unique_ptr<Vault> TwinOfA() {
+    a_.reset();
+    fs::copy(dir_ / "a", dir_ / "a-twin", fs::copy_options::recursive);
+    a_ = std::move(*Vault::Open(dir_ / "a", Pass()));
+    return std::move(*Vault::Open(dir_ / "a-twin", Pass()));
+  }
+
   std::vector<ObjectEnvelope> History() {
     auto log = SyncState(*a_).Unpushed(100000, 1u << 30);
     EXPECT_TRUE(log);
@@ -217,10 +226,7 @@ TEST_F(LyingServerTest, ForkedHistoryIsCaughtWhenCheckpointsMeet) {
   const auto common = History();
   // A device restored from a copy: two "A"s with the same keys write different
   // objects at the same place in A's chain; the server shows each office one of them.
-  a_.reset();
-  fs::copy(dir_ / "a", dir_ / "a-twin", fs::copy_options::recursive);
-  a_ = std::move(*Vault::Open(dir_ / "a", Pass()));
-  auto twin = std::move(*Vault::Open(dir_ / "a-twin", Pass()));
+  auto twin = TwinOfA();
   ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"version shown to office C"})"));
   ASSERT_TRUE(twin->AddRecord(case_id_, R"({"kind":"trial","title":"version shown to office B"})"));
   auto for_c = History();
@@ -305,12 +311,8 @@ TEST_F(LyingServerTest, RestoredServerIsCheckedAgainNotRefusedAsRollback) {
 
 TEST_F(LyingServerTest, RestoredServerShowingAnotherHistoryIsRefused) {
   auto b = Join("b", 0);
-  const auto common = History();
   // Two copies of A (same keys) write different objects at the same place in A's chain.
-  a_.reset();
-  fs::copy(dir_ / "a", dir_ / "a-twin", fs::copy_options::recursive);
-  a_ = std::move(*Vault::Open(dir_ / "a", Pass()));
-  auto twin = std::move(*Vault::Open(dir_ / "a-twin", Pass()));
+  auto twin = TwinOfA();
   ASSERT_TRUE(a_->AddRecord(case_id_, R"({"kind":"trial","title":"what B saw"})"));
   ASSERT_TRUE(twin->AddRecord(case_id_, R"({"kind":"trial","title":"what the restored server shows"})"));
   const auto seen = History();

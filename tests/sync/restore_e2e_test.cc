@@ -76,6 +76,21 @@ class RestoreTest : public ::testing::Test {
     return FirstWord(r.out);
   }
 
+  // `evault-server admin backup` on the running server.
+  void Backup(const fs::path& to) {
+    auto backed_up = Admin({"admin", "--socket", socket_.string(), "backup", to.string()});
+    ASSERT_EQ(backed_up.exit_code, 0) << backed_up.Describe();
+  }
+  // The server is stopped, `admin restore --replace` puts the backup in place, and it starts again.
+  void RestoreBackup(const fs::path& from) {
+    ASSERT_EQ(server_->Stop(), 0);
+    auto restored = Admin({"admin", "restore", "--from", from.string(), "--data", server_->data_dir().string(),
+                           "--replace"});
+    ASSERT_EQ(restored.exit_code, 0) << restored.Describe();
+    std::string error;
+    ASSERT_TRUE(server_->Start(&error)) << error;
+  }
+
   void Enroll() {
     ASSERT_EQ(a_.Ev({"init", "--kdf-ops", "2", "--kdf-memory-mib", "64"}).exit_code, 0);
     auto enrolled = a_.Ev({"sync", "--server", server_->address(), "--ca-file", server_->ca_file().string(),
@@ -99,8 +114,7 @@ TEST_F(RestoreTest, DevicesFindTheRestoredServerStaleAndSendBackWhatItLost) {
   Sync(b_);
 
   const fs::path backup = dir_ / "backup";
-  auto backed_up = Admin({"admin", "--socket", socket_.string(), "backup", backup.string()});
-  ASSERT_EQ(backed_up.exit_code, 0) << backed_up.Describe();
+  ASSERT_NO_FATAL_FAILURE(Backup(backup));
 
   // After the backup: a record and a 3 MiB attachment from A, which B pulls.
   const std::string after = AddRecord(a_, case_id, "Trial after the backup RESTOREa2");
@@ -114,12 +128,7 @@ TEST_F(RestoreTest, DevicesFindTheRestoredServerStaleAndSendBackWhatItLost) {
   ASSERT_EQ(b_.Ev({"record", "show", after}).exit_code, 0);
 
   // The disk fails; the operator restores last night's backup.
-  ASSERT_EQ(server_->Stop(), 0);
-  auto restored = Admin({"admin", "restore", "--from", backup.string(), "--data", server_->data_dir().string(),
-                         "--replace"});
-  ASSERT_EQ(restored.exit_code, 0) << restored.Describe();
-  std::string error;
-  ASSERT_TRUE(server_->Start(&error)) << error;
+  ASSERT_NO_FATAL_FAILURE(RestoreBackup(backup));
 
   // A syncs first: the server is stale, not a liar. A checks its history again and
   // sends back its own objects the server lost, and the attachment's chunks.
@@ -197,8 +206,7 @@ TEST_F(RestoreTest, WhatAMonitorPurgedIsSentBackByTheOwner) {
   ASSERT_NO_FATAL_FAILURE(Join(monitor, "monitor"));
   ASSERT_EQ(monitor.Ev({"purge", "--auto", "on"}).exit_code, 0);
   const fs::path backup = dir_ / "backup";
-  auto backed_up = Admin({"admin", "--socket", socket_.string(), "backup", backup.string()});
-  ASSERT_EQ(backed_up.exit_code, 0) << backed_up.Describe();
+  ASSERT_NO_FATAL_FAILURE(Backup(backup));
 
   // After the backup: the monitor documents a detention with a photo, syncs, purges.
   auto made = monitor.Ev({"case", "new", "--title", "Monitor case RELAYc1"});
@@ -215,12 +223,7 @@ TEST_F(RestoreTest, WhatAMonitorPurgedIsSentBackByTheOwner) {
   Sync(a_);  // the owner pulls the record and the photo
   ASSERT_EQ(a_.Ev({"record", "show", record}).exit_code, 0);
 
-  ASSERT_EQ(server_->Stop(), 0);
-  auto restored = Admin({"admin", "restore", "--from", backup.string(), "--data", server_->data_dir().string(),
-                         "--replace"});
-  ASSERT_EQ(restored.exit_code, 0) << restored.Describe();
-  std::string error;
-  ASSERT_TRUE(server_->Start(&error)) << error;
+  ASSERT_NO_FATAL_FAILURE(RestoreBackup(backup));
 
   // The monitor first: it cannot send back what it purged, and says so.
   auto stuck = monitor.Ev({"sync"});
