@@ -67,19 +67,6 @@ class AdminTest : public ServiceTest {
   std::unique_ptr<Client> ClientOf(RunningServer& server) { return std::make_unique<Client>(server.address()); }
 };
 
-// Every object of the vault the client's server holds, in server order.
-std::vector<sv::PulledObject> PullAll(Client& client, std::string* incarnation = nullptr) {
-  std::vector<sv::PulledObject> all;
-  while (true) {
-    sv::PullResponse response;
-    const grpc::Status s = client.Pull(all.empty() ? 0 : all.back().server_seq(), 1000, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (incarnation) *incarnation = response.server_incarnation();
-    if (!s.ok() || response.objects().empty()) return all;
-    for (auto& o : *response.mutable_objects()) all.push_back(std::move(o));
-  }
-}
-
 // --- the socket -------------------------------------------------------------------------
 
 TEST_F(AdminTest, TheAdminServiceIsOnTheSocketOnlyWithMode0600) {

@@ -87,21 +87,6 @@ class ReplicaServiceTest : public ::testing::Test {
     ASSERT_CODE_OK(d_a_->Login(vault_, d_));
   }
 
-  // Everything the vault holds, in server order, as `client` pulls it.
-  static std::vector<sv::PulledObject> PullAll(Client& client) {
-    std::vector<sv::PulledObject> out;
-    std::uint64_t after = 0;
-    for (int pages = 0; pages < 100; ++pages) {
-      sv::PullResponse r;
-      const grpc::Status s = client.Pull(after, 0, &r);
-      EXPECT_TRUE(s.ok()) << s.error_message();
-      if (!s.ok() || r.objects_size() == 0) break;
-      for (const auto& o : r.objects()) out.push_back(o);
-      after = out.back().server_seq();
-      if (after >= r.head_seq()) break;
-    }
-    return out;
-  }
 
   // The server sequence of the REVOKE of `subject` (0: none), and how many objects of
   // `subject` follow it: what every client would refuse as tampered.

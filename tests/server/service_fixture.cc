@@ -189,4 +189,20 @@ std::vector<std::string> ServiceTest::LogLines() {
   return log_lines_;
 }
 
+std::vector<sv::PulledObject> PullAll(Client& client, std::string* incarnation) {
+  std::vector<sv::PulledObject> out;
+  std::uint64_t after = 0;
+  for (int pages = 0; pages < 1000; ++pages) {
+    sv::PullResponse r;
+    const grpc::Status s = client.Pull(after, 0, &r);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (incarnation) *incarnation = r.server_incarnation();
+    if (!s.ok() || r.objects_size() == 0) break;
+    for (const auto& o : r.objects()) out.push_back(o);
+    after = out.back().server_seq();
+    if (after >= r.head_seq()) break;
+  }
+  return out;
+}
+
 }  // namespace evault::server::testing

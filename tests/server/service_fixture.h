@@ -54,6 +54,10 @@ class Client {
   std::string session_hex_;
 };
 
+// Everything the vault holds, in server order, as `client` pulls it (in pages), and
+// the server's incarnation if asked.
+std::vector<sv::PulledObject> PullAll(Client& client, std::string* incarnation = nullptr);
+
 // The message a device signs to authenticate (service.h).
 Bytes AuthMessage(const std::string& nonce, const std::string& vault_id, const std::string& device_key,
                   const std::string& purpose);

@@ -492,21 +492,6 @@ class RoleKeysTest : public ServiceTest {
     return s;
   }
 
-  // Everything the vault holds, as `client` pulls it (in pages).
-  std::vector<sv::PulledObject> PullAll(Client& client) {
-    std::vector<sv::PulledObject> out;
-    std::uint64_t after = 0;
-    for (int pages = 0; pages < 100; ++pages) {
-      sv::PullResponse r;
-      const grpc::Status s = client.Pull(after, 0, &r);
-      EXPECT_TRUE(s.ok()) << s.error_message();
-      if (!s.ok() || r.objects_size() == 0) break;
-      for (const auto& o : r.objects()) out.push_back(o);
-      after = out.back().server_seq();
-      if (after >= r.head_seq()) break;
-    }
-    return out;
-  }
 
   struct PulledOp {
     std::uint64_t seq;
