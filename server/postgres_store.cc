@@ -469,11 +469,19 @@ Result<std::vector<Appended>> PostgresStore::Append(ByteView vault_id, std::span
     std::vector<Appended> out;
     out.reserve(envelopes.size());
     ObjectBatch batch;
+    // Read in this transaction, after the row lock: no other append to the vault runs.
+    ChainExtension chains([&](const std::string& author) -> Result<ChainHead> {
+      const pqxx::result r = tx.exec_prepared(kAuthorHead.name, Bin(vault_id), Bin(crypto::AsBytes(author)));
+      if (r.empty()) return ChainHead{};
+      const pqxx::binarystring hash(r[0][1]);
+      return ChainHead{U64(r[0][0]), crypto::Bytes(hash.data(), hash.data() + hash.size())};
+    });
     for (const auto& e : envelopes) {
       if (auto it = known.find(e.object_id()); it != known.end()) {
         out.push_back({it->second, true});
         continue;
       }
+      EVAULT_TRY(chains.Check(e));
       const std::string encoded = Serialize(e);
       const std::uint64_t seq = ++head;
       bytes_used += encoded.size();

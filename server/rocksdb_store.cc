@@ -404,6 +404,8 @@ Result<std::vector<Appended>> RocksDbStore::Append(ByteView vault_id, std::span<
   std::vector<Appended> out;
   out.reserve(envelopes.size());
   std::unordered_map<std::string, std::uint64_t> in_batch;  // object id -> seq
+  // Heads are written under the vault's mutex, which is ours.
+  ChainExtension chains([&](const std::string& author) { return AuthorHead(vault_id, crypto::AsBytes(author)); });
   rocksdb::WriteBatch batch;
   for (const auto& e : envelopes) {
     if (auto it = in_batch.find(e.object_id()); it != in_batch.end()) {
@@ -418,6 +420,7 @@ Result<std::vector<Appended>> RocksDbStore::Append(ByteView vault_id, std::span<
       continue;
     }
     if (!s.IsNotFound()) return IoError(s);
+    EVAULT_TRY(chains.Check(e));
 
     const std::uint64_t seq = ++meta->head_seq;
     const std::string encoded = Serialize(e);

@@ -114,6 +114,10 @@ class Store {
   // not written again: its result has existed = true and the stored sequence. Each
   // new envelope advances its author's chain head to (author_seq, ChainHash) and
   // its serialized size is added to the vault's bytes used. kNotFound: no such vault.
+  // Each new envelope must extend its author's chain as stored (or as the envelopes
+  // before it in the call leave it), checked inside the same atomic step: else nothing
+  // is written and the error is kAborted (another process appended to that chain
+  // since the caller checked it; check again).
   //
   // `membership_ops` is the number of the vault's membership envelopes (those with a
   // public body: MembershipEnvelopes().size()) that the caller checked the envelopes

@@ -5,8 +5,11 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "server/store.h"
+#include "vault/object.h"
 
 namespace evault::server {
 
@@ -45,5 +48,36 @@ inline Status CheckEnrollTokenNote(std::string_view note) {
   }
   return Ok();
 }
+
+// Append's chain rule, inside the backend's atomic step: each new envelope must extend
+// its author's chain as stored, or as the envelopes before it in the same call leave it.
+// `stored` reads an author's head within that step. A mismatch means another process
+// appended to the chain since the caller checked it (two replicas, one faulty device
+// pushing two objects at one place): kAborted, nothing written, the caller checks again.
+template <typename ReadHead>
+class ChainExtension {
+ public:
+  explicit ChainExtension(ReadHead stored) : stored_(std::move(stored)) {}
+
+  Status Check(const format::v1::ObjectEnvelope& e) {
+    auto it = heads_.find(e.author());
+    if (it == heads_.end()) {
+      Result<ChainHead> head = stored_(e.author());
+      if (!head) return std::unexpected(head.error());
+      it = heads_.emplace(e.author(), std::move(*head)).first;
+    }
+    ChainHead& head = it->second;
+    if (e.author_seq() != head.author_seq + 1 ||
+        e.prev_hash() != std::string_view(reinterpret_cast<const char*>(head.hash.data()), head.hash.size())) {
+      return Fail(ErrorCode::kAborted, "an object no longer extends its author's chain");
+    }
+    head = ChainHead{e.author_seq(), vault::ObjectCodec::ChainHash(e)};
+    return Ok();
+  }
+
+ private:
+  ReadHead stored_;
+  std::unordered_map<std::string, ChainHead> heads_;
+};
 
 }  // namespace evault::server

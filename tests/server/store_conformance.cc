@@ -329,6 +329,49 @@ TEST_P(StoreConformance, AnAppendCheckedAgainstAnOldMembershipWritesNothing) {
   EXPECT_EQ(reopened[0].server_seq, 7u);
 }
 
+// The chain rule of an append (store.h): a new envelope that does not extend its
+// author's stored chain (a second object at a place another process filled, or a gap)
+// makes the whole append write nothing; a replay of a stored object is still fine.
+TEST_P(StoreConformance, AnAppendThatNoLongerExtendsItsAuthorsChainWritesNothing) {
+  TestVault v;
+  Device owner, other;
+  World w(store());
+  w.Create(v, owner);
+  const Device::Chain at_one = owner.chain;
+  std::vector<ObjectEnvelope> first = {v.Sealed(owner)};
+  ASSERT_OK_AND_ASSIGN(auto stored, store().Append(v.id, first, std::nullopt));
+  ASSERT_OK_AND_ASSIGN(ChainHead head, store().AuthorHead(v.id, owner.signing.public_key()));
+  ASSERT_OK_AND_ASSIGN(std::uint64_t used, store().BytesUsed(v.id));
+  const Device::Chain at_two = owner.chain;
+
+  owner.chain = at_one;  // a fork: another object at place 2, behind another author's
+  std::vector<ObjectEnvelope> fork = {v.Sealed(other), v.Sealed(owner)};
+  owner.chain = at_two;
+  (void)v.Sealed(owner);  // place 3, never stored: the next one leaves a gap
+  std::vector<ObjectEnvelope> gap = {v.Sealed(owner)};
+  for (const auto* batch : {&fork, &gap}) {
+    auto refused = store().Append(v.id, *batch, std::nullopt);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::kAborted) << refused.error().message;
+    ASSERT_OK_AND_ASSIGN(std::uint64_t h, store().HeadSeq(v.id));
+    EXPECT_EQ(h, 2u);
+    ASSERT_OK_AND_ASSIGN(ChainHead now, store().AuthorHead(v.id, owner.signing.public_key()));
+    EXPECT_EQ(now.author_seq, head.author_seq);
+    EXPECT_EQ(now.hash, head.hash);
+    ASSERT_OK_AND_ASSIGN(ChainHead o, store().AuthorHead(v.id, other.signing.public_key()));
+    EXPECT_EQ(o.author_seq, 0u);
+    ASSERT_OK_AND_ASSIGN(std::uint64_t used_after, store().BytesUsed(v.id));
+    EXPECT_EQ(used_after, used);
+  }
+  // The stored object sent again, then the rightful next one: fine.
+  owner.chain = at_two;
+  std::vector<ObjectEnvelope> next = {first[0], v.Sealed(owner)};
+  ASSERT_OK_AND_ASSIGN(auto appended, store().Append(v.id, next, std::nullopt));
+  EXPECT_TRUE(appended[0].existed);
+  EXPECT_EQ(appended[0].server_seq, stored[0].server_seq);
+  EXPECT_EQ(appended[1].server_seq, 3u);
+}
+
 TEST_P(StoreConformance, ChunksArePerVaultAndStoredOnce) {
   TestVault v, other;
   Device owner;
@@ -487,7 +530,7 @@ std::int64_t UnixNow() {
 TEST_P(StoreConformance, ListVaultsGivesEachVaultsIdsAndCountsInIdOrder) {
   ASSERT_OK_AND_ASSIGN(auto empty, store().ListVaults());
   EXPECT_TRUE(empty.empty());
-  Device owner;
+  Device owner, second, third;  // a device's chain is per vault: one owner each
   World w(store());
   TestVault plain, appended, with_chunk;
   struct Expected {
@@ -495,7 +538,9 @@ TEST_P(StoreConformance, ListVaultsGivesEachVaultsIdsAndCountsInIdOrder) {
   };
   std::map<Bytes, Expected> expected;
   const std::int64_t before = UnixNow();
-  for (TestVault* v : {&plain, &appended, &with_chunk}) expected[v->id] = {1, w.Create(*v, owner).ByteSizeLong()};
+  expected[appended.id] = {1, w.Create(appended, owner).ByteSizeLong()};
+  expected[plain.id] = {1, w.Create(plain, second).ByteSizeLong()};
+  expected[with_chunk.id] = {1, w.Create(with_chunk, third).ByteSizeLong()};
   std::vector<ObjectEnvelope> batch = {appended.Sealed(owner), appended.Sealed(owner)};
   ASSERT_TRUE(store().Append(appended.id, batch, std::nullopt).has_value());
   expected[appended.id].objects += 2;
@@ -533,11 +578,11 @@ TEST_P(StoreConformance, ListVaultsGivesEachVaultsIdsAndCountsInIdOrder) {
 
 // Last write moves with what stores something new, and only with that.
 TEST_P(StoreConformance, LastWriteFollowsAppendsAndChunkCommits) {
-  Device owner;
+  Device owner, other;  // a device's chain is per vault: one owner each
   World w(store());
   TestVault objects_vault, chunks_vault;
   const ObjectEnvelope genesis = w.Create(objects_vault, owner);
-  w.Create(chunks_vault, owner);
+  w.Create(chunks_vault, other);
   auto last_write = [&](const TestVault& v) {
     auto found = store().FindVault(v.id);
     EXPECT_TRUE(found.has_value() && found->has_value());
@@ -566,11 +611,11 @@ TEST_P(StoreConformance, LastWriteFollowsAppendsAndChunkCommits) {
 }
 
 TEST_P(StoreConformance, AVaultsQuotaIsSetResetAndKept) {
-  Device owner;
+  Device owner, other_owner;  // a device's chain is per vault: one owner each
   World w(store());
   TestVault v, other;
   w.Create(v, owner);
-  w.Create(other, owner);
+  w.Create(other, other_owner);
   ASSERT_OK_AND_ASSIGN(std::uint64_t used, store().BytesUsed(v.id));
   ASSERT_TRUE(store().SetVaultQuota(v.id, 123456789).has_value());
   ASSERT_OK_AND_ASSIGN(auto found, store().FindVault(v.id));
@@ -821,7 +866,8 @@ TEST_P(StoreConformance, ReopeningKeepsEverything) {
   ASSERT_OK_AND_ASSIGN(std::uint64_t used, store().BytesUsed(v.id));
   const Bytes token = EnrollTokenHash("spent-before-reopen-123");
   TestVault spent_on;
-  ASSERT_TRUE(store().CreateVault(spent_on.id, spent_on.Genesis(owner), token).has_value());
+  Device other_owner;  // a device's chain is per vault
+  ASSERT_TRUE(store().CreateVault(spent_on.id, spent_on.Genesis(other_owner), token).has_value());
 
   Reopen();
 
@@ -843,7 +889,8 @@ TEST_P(StoreConformance, ReopeningKeepsEverything) {
   ASSERT_OK_AND_ASSIGN(std::uint64_t used_after, store().BytesUsed(v.id));
   EXPECT_EQ(used_after, used);
   TestVault next;
-  ASSERT_OK_AND_ASSIGN(CreateOutcome outcome, store().CreateVault(next.id, next.Genesis(owner), token));
+  Device newcomer;
+  ASSERT_OK_AND_ASSIGN(CreateOutcome outcome, store().CreateVault(next.id, next.Genesis(newcomer), token));
   EXPECT_EQ(outcome, CreateOutcome::kTokenSpent);
   // And appends continue where they were.
   std::vector<ObjectEnvelope> more = {v.Sealed(owner)};
