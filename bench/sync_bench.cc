@@ -45,6 +45,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_common.h"
 #include "client/sync_client.h"
 #include "crypto/passphrase_kdf.h"
 #include "crypto/secret_bytes.h"
@@ -55,15 +56,17 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using evault::bench::BenchError;
+using evault::bench::Log;
+using evault::bench::Seconds;
+using evault::bench::StopSignals;
+using evault::bench::TempDir;
 using evault::client::RunSync;
 using evault::client::SyncReport;
 using evault::vault::SyncState;
 using evault::vault::Vault;
 using nlohmann::json;
 
-struct BenchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 template <typename T>
 T Check(evault::Result<T> r, std::string_view doing) {
@@ -74,82 +77,7 @@ void Check(const evault::Status& s, std::string_view doing) {
   if (!s) throw BenchError(fmt::format("{}: {}", doing, s.error().message));
 }
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Progress lines on stderr, stamped with the time since start.
-const Clock::time_point g_start = Clock::now();
-template <typename... Args>
-void Log(fmt::format_string<Args...> format, Args&&... args) {
-  fmt::print(stderr, "[{:7.1f}s] {}\n", Seconds(Clock::now() - g_start),
-             fmt::format(format, std::forward<Args>(args)...));
-  std::fflush(stderr);
-}
-
-// --- cleanup on a signal -------------------------------------------------------------
-//
-// SIGINT/SIGTERM/SIGHUP are blocked in every thread (before gRPC starts any) and taken
-// by one thread with sigwait, which kills the server, removes the temporary directory
-// and exits. The server also gets PR_SET_PDEATHSIG, so it dies with this process.
-
-std::atomic<pid_t> g_server_pid{-1};
-std::mutex g_cleanup_mu;
-std::string g_cleanup_dir;  // guarded by g_cleanup_mu
-
-sigset_t StopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  return set;
-}
-
-void StartSignalThread() {
-  const sigset_t set = StopSignals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
-    int signal = 0;
-    sigwait(&set, &signal);
-    fmt::print(stderr, "\nsync_bench: signal {}, cleaning up\n", signal);
-    if (const pid_t pid = g_server_pid.load(); pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    {
-      std::lock_guard lock(g_cleanup_mu);
-      std::error_code ec;
-      if (!g_cleanup_dir.empty()) fs::remove_all(g_cleanup_dir, ec);
-    }
-    ::_exit(128 + signal);
-  }).detach();
-}
-
-class TempDir {
- public:
-  TempDir(const fs::path& parent, bool keep) : keep_(keep) {
-    fs::create_directories(parent);
-    std::string pattern = (parent / "evault-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw BenchError("cannot create a temporary directory under " + parent.string());
-    path_ = pattern;
-    std::lock_guard lock(g_cleanup_mu);
-    if (!keep_) g_cleanup_dir = path_.string();
-  }
-  ~TempDir() {
-    if (keep_) {
-      fmt::print(stderr, "kept {}\n", path_.string());
-      return;
-    }
-    std::lock_guard lock(g_cleanup_mu);
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    g_cleanup_dir.clear();
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool keep_;
-};
 
 // Runs a program to completion with stdout and stderr going to `log` (or /dev/null).
 int RunProgram(const std::vector<std::string>& args, const fs::path& log = "/dev/null") {
@@ -217,7 +145,7 @@ class ServerProcess {
       ::_exit(127);
     }
     pid_ = pid;
-    g_server_pid = pid;
+    evault::bench::RegisterServer(pid);
     const std::regex listening(R"("listening"[^\n]*?127\.0\.0\.1:(\d+))");
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     while (Clock::now() < deadline) {
@@ -229,8 +157,8 @@ class ServerProcess {
       }
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        evault::bench::ForgetServer(pid_);
         pid_ = -1;
-        g_server_pid = -1;
         throw BenchError("evault-server exited before listening:\n" + text);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -252,8 +180,8 @@ class ServerProcess {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    evault::bench::ForgetServer(pid_);
     pid_ = -1;
-    g_server_pid = -1;
   }
 
   std::string address() const { return fmt::format("localhost:{}", port_); }
@@ -553,7 +481,7 @@ struct Options {
 
 int Run(const Options& o, const std::string& command_line) {
   if (!fs::exists(o.server_binary)) throw BenchError("no evault-server at " + o.server_binary + " (--server-binary)");
-  TempDir tmp(o.work_dir, o.keep);
+  TempDir tmp(o.work_dir, "evault-bench", o.keep);
   const fs::path& dir = tmp.path();
   const std::string machine = MachineInfo(dir);
   Log("sync_bench: {} records, {} small-vault records, {} MiB attachment; in {}", o.records, o.small_records,
@@ -780,7 +708,7 @@ int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
 
-  StartSignalThread();
+  evault::bench::StartSignalThread("sync_bench");
   try {
     return Run(o, command_line);
   } catch (const std::exception& e) {

@@ -51,6 +51,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>  // fmt::join
 
+#include "bench/bench_common.h"
 #include "crypto/secret_bytes.h"  // EnsureSodium
 #include "tests/server/service_fixture.h"  // Client: Login, Push, Pull, PutChunks, GetChunks
 #include "tests/server/test_util.h"        // TestVault, Device: genesis and sealed envelopes
@@ -61,88 +62,18 @@ namespace fs = std::filesystem;
 namespace ts = evault::server::testing;
 namespace sv = evault::sync::v1;
 using Clock = std::chrono::steady_clock;
+using evault::bench::BenchError;
+using evault::bench::Log;
+using evault::bench::Seconds;
+using evault::bench::StopSignals;
+using evault::bench::TempDir;
 
-struct BenchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-const Clock::time_point g_start = Clock::now();
-template <typename... Args>
-void Log(fmt::format_string<Args...> format, Args&&... args) {
-  fmt::print(stderr, "[{:7.1f}s] {}\n", Seconds(Clock::now() - g_start),
-             fmt::format(format, std::forward<Args>(args)...));
-  std::fflush(stderr);
-}
 
 void CheckRpc(const grpc::Status& s, std::string_view doing) {
   if (!s.ok()) throw BenchError(fmt::format("{}: {} ({})", doing, s.error_message(), static_cast<int>(s.error_code())));
 }
 
-// --- cleanup on a signal -------------------------------------------------------------
-//
-// SIGINT/SIGTERM/SIGHUP are blocked in every thread (before gRPC starts any) and taken by
-// one thread with sigwait, which kills the servers, removes the temporary directory and
-// exits. The servers also get PR_SET_PDEATHSIG, so they die with this process.
-
-std::mutex g_cleanup_mu;
-std::vector<pid_t> g_server_pids;  // guarded by g_cleanup_mu
-std::string g_cleanup_dir;         // guarded by g_cleanup_mu
-
-sigset_t StopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  return set;
-}
-
-void StartSignalThread() {
-  const sigset_t set = StopSignals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
-    int signal = 0;
-    sigwait(&set, &signal);
-    fmt::print(stderr, "\nvault_scale: signal {}, cleaning up\n", signal);
-    std::lock_guard lock(g_cleanup_mu);
-    for (pid_t pid : g_server_pids) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    std::error_code ec;
-    if (!g_cleanup_dir.empty()) fs::remove_all(g_cleanup_dir, ec);
-    ::_exit(128 + signal);
-  }).detach();
-}
-
-class TempDir {
- public:
-  TempDir(const fs::path& parent, bool keep) : keep_(keep) {
-    fs::create_directories(parent);
-    std::string pattern = (parent / "evault-scale-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw BenchError("cannot create a temporary directory under " + parent.string());
-    path_ = pattern;
-    std::lock_guard lock(g_cleanup_mu);
-    if (!keep_) g_cleanup_dir = path_.string();
-  }
-  ~TempDir() {
-    if (keep_) {
-      fmt::print(stderr, "kept {}\n", path_.string());
-      return;
-    }
-    std::lock_guard lock(g_cleanup_mu);
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    g_cleanup_dir.clear();
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool keep_;
-};
 
 // Runs a program to completion; returns its exit code and stdout (stderr goes to `log`).
 struct Ran {
@@ -359,10 +290,7 @@ class ServerProcess {
       ::_exit(127);
     }
     pid_ = pid;
-    {
-      std::lock_guard lock(g_cleanup_mu);
-      g_server_pids.push_back(pid);
-    }
+    evault::bench::RegisterServer(pid);
     const std::regex listening(R"("listening"[^\n]*?127\.0\.0\.1:(\d+))");
     while (Clock::now() - t0 < std::chrono::seconds(60)) {
       const std::string text = ReadFile(log_file).substr(log_offset);
@@ -406,8 +334,7 @@ class ServerProcess {
 
  private:
   void Forget() {
-    std::lock_guard lock(g_cleanup_mu);
-    std::erase(g_server_pids, pid_);
+    evault::bench::ForgetServer(pid_);
     pid_ = -1;
   }
 
@@ -582,7 +509,7 @@ class Bench {
 
   int Run() {
     if (!fs::exists(o_.server_binary)) throw BenchError("no evault-server at " + o_.server_binary + " (--server-binary)");
-    TempDir tmp(o_.work_dir, o_.keep);
+    TempDir tmp(o_.work_dir, "evault-scale", o_.keep);
     dir_ = tmp.path();
     machine_ = MachineInfo(dir_);
     const std::string backend = o_.postgres.empty() ? "RocksDB" : fmt::format("PostgreSQL, {} replica(s)", o_.replicas);
@@ -972,7 +899,7 @@ int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
 
-  StartSignalThread();
+  evault::bench::StartSignalThread("vault_scale");
   evault::crypto::EnsureSodium();
   try {
     return Bench(o, command_line).Run();
