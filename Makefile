@@ -58,7 +58,11 @@ sanitize-build: deps-sanitize $(SAN_BUILD)/CMakeCache.txt
 
 # UBSan aborts on any finding (-fno-sanitize-recover); the stack says where. LeakSanitizer
 # runs too, with suppressions for third-party leaks only (tests/sanitize/lsan.supp).
-SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0
+# The symbolizer is named: found on PATH alone, Debian's llvm-14 one was refused by clang
+# 19's runtime ("invalid path to external symbolizer"), which printed that warning into
+# error output the tests check and left frames unnamed for the suppressions.
+SAN_SYMBOLIZER := $(firstword $(wildcard /usr/lib/llvm-19/bin/llvm-symbolizer) $(shell command -v llvm-symbolizer 2>/dev/null))
+SAN_ENV = $(if $(SAN_SYMBOLIZER),ASAN_SYMBOLIZER_PATH=$(SAN_SYMBOLIZER)) UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0
 test-sanitize: sanitize-build
 	cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) -LE long
 
