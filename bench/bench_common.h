@@ -1,12 +1,14 @@
 // What the whole-command benchmarks (sync_bench, vault_scale) share: a progress log, a
-// temporary directory removed at the end, and cleanup on a signal. SIGINT/SIGTERM/SIGHUP
+// temporary directory removed at the end, an evault-server child, and cleanup on a signal. SIGINT/SIGTERM/SIGHUP
 // are blocked in every thread (call StartSignalThread before gRPC starts any) and taken
 // by one thread with sigwait, which kills the registered servers, removes the temporary
 // directory and exits. Servers also get PR_SET_PDEATHSIG, so they die with the bench.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +16,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -113,5 +118,81 @@ class TempDir {
   fs::path path_;
   bool keep_;
 };
+
+inline std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// --- an evault-server child ----------------------------------------------------------
+
+// Starts `args` (the server binary first) with its output appended to `log_file`; it dies
+// with this process (PR_SET_PDEATHSIG) and is registered for cleanup on a signal.
+inline pid_t SpawnServer(const std::vector<std::string>& args, const fs::path& log_file) {
+  std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe functions
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw BenchError("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    const sigset_t set = StopSignals();
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    const int fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  RegisterServer(pid);
+  return pid;
+}
+
+// Waits until the server logs that it listens (its log from `offset` on) and returns
+// its port. If it exits first or takes longer than `limit`, `pid` is forgotten (on exit)
+// and BenchError carries its log.
+inline int WaitUntilListening(pid_t& pid, const fs::path& log_file, std::uintmax_t offset,
+                              std::chrono::seconds limit) {
+  static const std::regex listening(R"("listening"[^\n]*?127\.0\.0\.1:(\d+))");
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    const std::string text = ReadFile(log_file).substr(offset);
+    std::smatch m;
+    if (std::regex_search(text, m, listening)) return std::stoi(m[1]);
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ForgetServer(pid);
+      pid = -1;
+      throw BenchError("evault-server exited before listening:\n" + text);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  throw BenchError(fmt::format("evault-server did not report listening within {} s:\n{}", limit.count(),
+                               ReadFile(log_file)));
+}
+
+// SIGTERM (a graceful stop), SIGKILL after `grace`; `pid` is -1 afterwards.
+inline void StopServer(pid_t& pid, std::chrono::seconds grace) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
+  const auto deadline = Clock::now() + grace;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (Clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ForgetServer(pid);
+  pid = -1;
+}
 
 }  // namespace evault::bench

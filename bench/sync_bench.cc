@@ -102,12 +102,7 @@ int RunProgram(const std::vector<std::string>& args, const fs::path& log = "/dev
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using evault::bench::ReadFile;
 
 // --- the server ----------------------------------------------------------------------
 
@@ -125,64 +120,12 @@ class ServerProcess {
                                            "--tls-cert", cert.string(),
                                            "--tls-key", key.string(),
                                            "--enroll-token-file", tokens.string()};
-    std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe functions
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw BenchError("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      const sigset_t set = StopSignals();
-      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-      const int fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    evault::bench::RegisterServer(pid);
-    const std::regex listening(R"("listening"[^\n]*?127\.0\.0\.1:(\d+))");
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (Clock::now() < deadline) {
-      const std::string text = ReadFile(log_file);
-      std::smatch m;
-      if (std::regex_search(text, m, listening)) {
-        port_ = std::stoi(m[1]);
-        return;
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        evault::bench::ForgetServer(pid_);
-        pid_ = -1;
-        throw BenchError("evault-server exited before listening:\n" + text);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw BenchError("evault-server did not report listening within 30 s:\n" + ReadFile(log_file));
+    pid_ = evault::bench::SpawnServer(args, log_file);
+    port_ = evault::bench::WaitUntilListening(pid_, log_file, 0, std::chrono::seconds(30));
   }
 
   // SIGTERM (a graceful stop), SIGKILL after 15 s.
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + std::chrono::seconds(15);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    evault::bench::ForgetServer(pid_);
-    pid_ = -1;
-  }
+  void Stop() { evault::bench::StopServer(pid_, std::chrono::seconds(15)); }
 
   std::string address() const { return fmt::format("localhost:{}", port_); }
   pid_t pid() const { return pid_; }

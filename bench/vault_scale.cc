@@ -114,12 +114,7 @@ Ran RunProgram(const std::vector<std::string>& args, const fs::path& log = "/dev
   return ran;
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using evault::bench::ReadFile;
 
 // --- what the kernel says about a process and a directory -----------------------------
 
@@ -269,61 +264,17 @@ class ServerProcess {
     } else {
       args.insert(args.end(), {"--postgres", o_.postgres});
     }
-    std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe functions
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
     const Clock::time_point t0 = Clock::now();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw BenchError("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      const sigset_t set = StopSignals();
-      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-      const int fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    evault::bench::RegisterServer(pid);
-    const std::regex listening(R"("listening"[^\n]*?127\.0\.0\.1:(\d+))");
-    while (Clock::now() - t0 < std::chrono::seconds(60)) {
-      const std::string text = ReadFile(log_file).substr(log_offset);
-      std::smatch m;
-      if (std::regex_search(text, m, listening)) {
-        port_ = std::stoi(m[1]);
-        return Seconds(Clock::now() - t0);
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        Forget();
-        throw BenchError("evault-server exited before listening:\n" + text);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    throw BenchError("evault-server did not report listening within 60 s:\n" + ReadFile(log_file));
+    pid_ = evault::bench::SpawnServer(args, log_file);
+    port_ = evault::bench::WaitUntilListening(pid_, log_file, log_offset, std::chrono::seconds(60));
+    return Seconds(Clock::now() - t0);
   }
 
   // SIGTERM (a graceful stop), SIGKILL after 20 s; returns the seconds the stop took.
   double Stop() {
     if (pid_ <= 0) return 0;
     const Clock::time_point t0 = Clock::now();
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (Clock::now() - t0 > std::chrono::seconds(20)) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    Forget();
+    evault::bench::StopServer(pid_, std::chrono::seconds(20));
     return Seconds(Clock::now() - t0);
   }
 
@@ -333,11 +284,6 @@ class ServerProcess {
   fs::path data_dir() const { return dir_ / "data"; }
 
  private:
-  void Forget() {
-    evault::bench::ForgetServer(pid_);
-    pid_ = -1;
-  }
-
   const Options& o_;
   fs::path dir_, tokens_;
   pid_t pid_ = -1;
