@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +194,16 @@ inline void StopServer(pid_t& pid, std::chrono::seconds grace) {
   }
   ForgetServer(pid);
   pid = -1;
+}
+
+// The minute a run started, for the table's header.
+inline std::string NowUtc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
 }
 
 }  // namespace evault::bench

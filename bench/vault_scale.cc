@@ -206,14 +206,7 @@ std::string MachineInfo(const fs::path& dir) {
                      static_cast<double>(fs::space(dir).available) / (1ull << 30), load[0], EVAULT_BUILD_TYPE);
 }
 
-std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
-}
+using evault::bench::NowUtc;
 
 // --- options ---------------------------------------------------------------------------
 
