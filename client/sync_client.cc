@@ -540,8 +540,6 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
     }
     return std::unexpected(auth.error());
   }
-  // With something to push, learn first whether a key epoch began (a revocation or role
-  // change) and seal what is unpushed to it, so nothing new reaches a departed device.
   // A server restored from a backup (found by a complete pull) gets back what it lost
   // and this device holds, before anything new; each sync tries again while a gap
   // remains. Returns whether anything was sent.
@@ -554,15 +552,18 @@ Result<SyncReport> RunSync(vault::Vault& v, const SyncState::Config& config,
     EVAULT_TRY(RelayObjects(*conn, state, held, report));
     return true;
   };
-  // With something to push, or lost objects to send again (another device may have sent
-  // them back since), pull first.
+  // Pull first with something to push, to learn whether a key epoch began (a revocation
+  // or role change) and seal what is unpushed to it, so nothing new reaches a departed
+  // device; and with lost objects to send again, since another device may have sent them
+  // back already.
   EVAULT_ASSIGN_OR_RETURN(auto gap_before, state.GapOnServer());
-  if (state.author_seq() > state.pushed_seq() || gap_before.own_objects > 0) {
+  const bool pull_first = state.author_seq() > state.pushed_seq() || gap_before.own_objects > 0;
+  if (pull_first) {
     EVAULT_TRY(PullObjects(*conn, state, report, progress));
-    EVAULT_TRY(catch_up());
+  }
+  EVAULT_TRY(catch_up());
+  if (pull_first) {
     EVAULT_ASSIGN_OR_RETURN(report.resealed_objects, state.ResealStaleUnpushed());
-  } else {
-    EVAULT_TRY(catch_up());
   }
   EVAULT_TRY(UploadChunks(*conn, state, report, progress));
   EVAULT_TRY(PushObjects(*conn, state, report));
