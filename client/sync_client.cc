@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <future>
 #include <optional>
 #include <set>
@@ -30,6 +31,7 @@ namespace {
 
 constexpr int kAttempts = 5;
 constexpr std::size_t kChunksPerStream = 32;
+constexpr std::size_t kReadAhead = 3;  // chunks read ahead of the one being sent
 constexpr std::size_t kFirstStreamChunks = 4;
 constexpr auto kStreamTarget = std::chrono::seconds(20);    // an upload stream's length, at the last rate
 constexpr auto kStreamDeadline = std::chrono::seconds(120);
@@ -264,16 +266,18 @@ Result<WrittenStream> WriteStream(SyncConnection& conn, SyncState& state, std::s
   const auto began = std::chrono::steady_clock::now();
   conn.Prepare(*stream.ctx, kStreamDeadline);
   stream.writer = conn.stub().PutChunks(stream.ctx.get(), stream.stored.get());
-  // Chunk i+1 is read while chunk i is on the wire: flushes wrote the blob files past
-  // the page cache, so each read waits for the disk.
+  // The next kReadAhead chunks are read while chunk i is on the wire: flushes wrote the
+  // blob files past the page cache, so each read waits for the disk.
   auto read = [&](std::size_t i) {
     return std::async(std::launch::async, [&state, &chunk_ids, i] { return state.ReadChunk(crypto::AsBytes(chunk_ids[i])); });
   };
-  auto next = read(0);
+  std::deque<std::future<Result<std::string>>> reading;
+  std::size_t requested = 0;
   bool write_failed = false;
   for (std::size_t i = 0; i < chunk_ids.size(); ++i) {
-    EVAULT_ASSIGN_OR_RETURN(std::string data, next.get());
-    if (i + 1 < chunk_ids.size()) next = read(i + 1);
+    for (; requested < chunk_ids.size() && requested <= i + kReadAhead; ++requested) reading.push_back(read(requested));
+    EVAULT_ASSIGN_OR_RETURN(std::string data, reading.front().get());
+    reading.pop_front();
     pb::Chunk chunk;
     chunk.set_chunk_id(chunk_ids[i]);
     stream.bytes += data.size();

@@ -17,6 +17,7 @@
 //
 // SIGTERM or SIGINT: stop accepting calls, let in-flight ones finish (10 s at most),
 // exit 0. The line {"msg":"listening","address":...} on stderr means it is serving.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -91,11 +92,23 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& data_dir, const std:
   return store;
 }
 
+// Every upload stream allocates and frees 1 MiB messages, and every commit frees a
+// memtable of up to 32 MiB. Under glibc's defaults (a sliding mmap threshold, memory
+// trimmed back above twice that) the pages went back to the kernel after each and were
+// faulted in again: a quarter of the server's system time in a 1 GiB push and pull
+// (1.7 s -> 1.2-1.3 s; the push 2.5-2.6 s -> 2.3 s). Up to 64 MiB of free heap per malloc
+// arena is kept instead.
+void KeepStreamBuffersInHeap() {
+  ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   (void)crypto::DisableCoreDumps();
   ::umask(077);
+  KeepStreamBuffersInHeap();
   if (argc > 1 && std::string_view(argv[1]) == "admin") {
     return AdminMain(std::vector<std::string>(argv + 2, argv + argc), std::cout, std::cerr);
   }
