@@ -43,7 +43,9 @@ while (($#)); do
   esac
   shift
 done
+runs=3  # timed runs of each ingest and read-back contender; the median counts
 if ((quick)); then
+  runs=1
   [[ -v given[attach] ]] || attach_mib=64
   [[ -v given[big] ]] || big_mib=0
   [[ -v given[records] ]] || records=2000
@@ -115,6 +117,18 @@ baseline() {
   done | sort -g | awk '{ s[NR] = $1; if ($2 > rss) rss = $2 } END { print s[2], rss }'
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+# median_run PREP -- MEASURE_ARGS...: PREP (untimed: remove the last output, make a fresh
+# repository), then `measure`, $runs times; prints the line of the median run. One run of
+# a 1 GiB write swung by 2x on these virtual disks.
+median_run() {
+  local prep=$1 i
+  shift 2
+  for ((i = 0; i < runs; i++)); do
+    $prep
+    measure "$@" || exit 1
+  done | sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+nothing() { :; }
 # median3 COMMAND...: the median seconds of 3 runs (a peer's own start-up and key derivation).
 median3() {
   for _ in 1 2 3; do measure -- "$@" | awk '{ print $1 }'; done | median
@@ -137,7 +151,8 @@ log "writing a ${attach_mib} MiB random file"
 log "limits: libsodium XChaCha20-Poly1305, OpenSSL SHA-256, dd conv=fdatasync"
 read -r enc_s dec_s _ <<<"$("$tool" aead --file "$file")"
 read -r sha_s _ <<<"$("$tool" sha256 --file "$file")"
-read -r dd_s _ <<<"$(measure -- dd if="$file" of="$work/dd.out" bs=1M conv=fdatasync)"
+no_dd() { rm -f "$work/dd.out"; }
+read -r dd_s _ <<<"$(median_run no_dd -- -- dd if="$file" of="$work/dd.out" bs=1M conv=fdatasync)"
 rm -f "$work/dd.out"
 row "limit: XChaCha20-Poly1305 encrypt, ${label} (libsodium, 1 core)" "—" "$(dur "$enc_s") ($(rate "$bytes" "$enc_s"))" "—"
 row "limit: XChaCha20-Poly1305 decrypt, ${label} (libsodium, 1 core)" "—" "$(dur "$dec_s") ($(rate "$bytes" "$dec_s"))" "—"
@@ -145,13 +160,23 @@ row "limit: SHA-256, ${label} (OpenSSL, 1 core)" "—" "$(dur "$sha_s") ($(rate 
 row "limit: durable write, ${label} (dd bs=1M conv=fdatasync)" "—" "$(dur "$dd_s") ($(rate "$bytes" "$dd_s"))" "—"
 
 log "evault attach add (${label})"
-read -r case_id record_id <<<"$(new_vault "$work/v1")"
-read -r base1 base1_rss <<<"$(baseline "$work/v1")"
+# Each run adds the file to a new vault (add1, add2, ...); the median run's vault becomes v1,
+# which is read back and exported below.
+for ((i = 1; i <= runs; i++)); do new_vault "$work/add$i" >"$work/add$i.ids"; done
+read -r base1 base1_rss <<<"$(baseline "$work/add1")"
 log "  unlock baseline (median of 3 evault status): $(dur "$base1")"
-read -r add_raw add_rss add_rss_after <<<"$(measure --stdout "$work/attach.out" --sample-rss-after "$base1" -- \
-  "$evault" --vault "$work/v1" --passphrase-file "$pass" attach add --record "$record_id" "$file")"
+read -r add_raw add_rss add_rss_after add_run <<<"$(
+  for ((i = 1; i <= runs; i++)); do
+    read -r _ add_record <"$work/add$i.ids"
+    line=$(measure --stdout "$work/attach$i.out" --sample-rss-after "$base1" -- \
+      "$evault" --vault "$work/add$i" --passphrase-file "$pass" attach add --record "$add_record" "$file") || exit 1
+    echo "$line $i"
+  done | sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')"
+mv "$work/add$add_run" "$work/v1"
+read -r case_id record_id <"$work/add$add_run.ids"
+attachment_id=$(awk '{ print $1 }' "$work/attach$add_run.out")
+rm -rf "$work"/add[0-9]* "$work"/attach[0-9]*.out
 add_s=$(calc "$add_raw - $base1")
-attachment_id=$(awk '{ print $1 }' "$work/attach.out")
 log "  attach add: $(dur "$add_raw") - $(dur "$base1") = $(dur "$add_s") ($(rate "$bytes" "$add_s")), peak RSS $(mib "$add_rss") ($(mib "$add_rss_after") after unlock; status: $(mib "$base1_rss"))"
 ours="$(dur "$add_s") ($(rate "$bytes" "$add_s"))"
 fig="1. attach add ${label}"
@@ -163,7 +188,8 @@ if have age && have age-keygen; then
   log "age -r (${label}) + sync"
   age-keygen -o "$work/age.key" 2>/dev/null
   recipient=$(age-keygen -y "$work/age.key")
-  read -r age_s 'peer_rss[age]' _ <<<"$(measure --fsync "$work/age.out" -- age -r "$recipient" -o "$work/age.out" "$file")"
+  no_age() { rm -f "$work/age.out"; }
+  read -r age_s 'peer_rss[age]' _ <<<"$(median_run no_age -- --fsync "$work/age.out" -- age -r "$recipient" -o "$work/age.out" "$file")"
   row "$fig" "$ours" "age -r + sync $(dur "$age_s")" "$(ratio "$add_s" "$age_s")"
 else
   row "$fig" "$ours" "age: not installed" "—"
@@ -177,7 +203,8 @@ if have gpg; then
   : >"$work/empty"
   gpg "${gpg_args[@]}" --symmetric -o "$work/empty.gpg" "$work/empty" 2>/dev/null
   gpg_base=$(median3 gpg "${gpg_args[@]}" --symmetric -o "$work/empty.gpg" "$work/empty")
-  read -r gpg_raw 'peer_rss[gpg]' _ <<<"$(measure --fsync "$work/gpg.out" -- gpg "${gpg_args[@]}" --symmetric \
+  no_gpg() { rm -f "$work/gpg.out"; }
+  read -r gpg_raw 'peer_rss[gpg]' _ <<<"$(median_run no_gpg -- --fsync "$work/gpg.out" -- gpg "${gpg_args[@]}" --symmetric \
     -o "$work/gpg.out" "$file")"
   gpg_s=$(calc "$gpg_raw - $gpg_base")
   log "  gpg: $(dur "$gpg_raw") - $(dur "$gpg_base") (empty file) = $(dur "$gpg_s")"
@@ -191,7 +218,9 @@ if have restic; then
   restic -r "$work/restic" init >/dev/null 2>&1
   # restic's start-up (the repository key's scrypt) is measured with `cat config` and subtracted.
   restic_base=$(median3 restic -r "$work/restic" cat config)
-  read -r restic_raw 'peer_rss[restic]' _ <<<"$(measure --fsync "$work/restic" -- restic -r "$work/restic" backup "$file")"
+  # A first backup each time: into a new repository (a second would find every blob there).
+  new_restic() { rm -rf "$work/restic"; restic -r "$work/restic" init >/dev/null 2>&1; }
+  read -r restic_raw 'peer_rss[restic]' _ <<<"$(median_run new_restic -- --fsync "$work/restic" -- restic -r "$work/restic" backup "$file")"
   restic_s=$(calc "$restic_raw - $restic_base")
   log "  restic: $(dur "$restic_raw") - $(dur "$restic_base") (cat config) = $(dur "$restic_s")"
   row "$fig" "$ours" "restic backup + fsync $(dur "$restic_s")" "$(ratio "$add_s" "$restic_s")"
@@ -206,7 +235,8 @@ row "$fig" "$(mib "$add_rss_after")" "target 64 MiB" "$(ratio "$add_rss_after" 6
 row "1. attach add ${label}: peak RSS, whole command" "$(mib "$add_rss")" "evault status (unlock only) $(mib "$base1_rss")" "$(ratio "$add_rss" "$base1_rss")"
 
 log "read-back: evault attach get, raw decryption, age -d, gpg -d, restic restore"
-read -r get_raw _ <<<"$(measure -- "$evault" --vault "$work/v1" --passphrase-file "$pass" attach get "$attachment_id" \
+no_get() { rm -f "$work/get.out"; }
+read -r get_raw _ <<<"$(median_run no_get -- -- "$evault" --vault "$work/v1" --passphrase-file "$pass" attach get "$attachment_id" \
   --out "$work/get.out")"
 get_s=$(calc "$get_raw - $base1")
 cmp -s "$file" "$work/get.out" || { echo "bench_suite: attach get returned different bytes" >&2; exit 1; }
@@ -217,20 +247,23 @@ fig="2. attach get ${label} (fsync'd)"
 row "$fig" "$ours" "raw XChaCha20-Poly1305 $(dur "$dec_s")" "$(ratio "$get_s" "$dec_s")"
 row "$fig" "$ours" "dd conv=fdatasync $(dur "$dd_s")" "$(ratio "$get_s" "$dd_s")"
 if [[ -f $work/age.out ]]; then
-  read -r s _ <<<"$(measure --fsync "$work/age.dec" -- age -d -i "$work/age.key" -o "$work/age.dec" "$work/age.out")"
+  no_age_dec() { rm -f "$work/age.dec"; }
+  read -r s _ <<<"$(median_run no_age_dec -- --fsync "$work/age.dec" -- age -d -i "$work/age.key" -o "$work/age.dec" "$work/age.out")"
   row "$fig" "$ours" "age -d + sync $(dur "$s")" "$(ratio "$get_s" "$s")"
   rm -f "$work/age.out" "$work/age.dec"
 fi
 if [[ -f $work/gpg.out ]]; then
   base=$(median3 gpg "${gpg_args[@]}" -o "$work/empty.dec" -d "$work/empty.gpg")
-  read -r s _ <<<"$(measure --fsync "$work/gpg.dec" -- gpg "${gpg_args[@]}" -o "$work/gpg.dec" -d "$work/gpg.out")"
+  no_gpg_dec() { rm -f "$work/gpg.dec"; }
+  read -r s _ <<<"$(median_run no_gpg_dec -- --fsync "$work/gpg.dec" -- gpg "${gpg_args[@]}" -o "$work/gpg.dec" -d "$work/gpg.out")"
   log "  gpg -d: $(dur "$s") - $(dur "$base") (empty file) = $(dur "$(calc "$s - $base")")"
   s=$(calc "$s - $base")
   row "$fig" "$ours" "gpg -d + sync $(dur "$s")" "$(ratio "$get_s" "$s")"
   rm -f "$work/gpg.out" "$work/gpg.dec" "$work/empty"*
 fi
 if [[ -d $work/restic ]]; then
-  read -r s _ <<<"$(measure --fsync "$work/restored" -- restic -r "$work/restic" restore latest --target "$work/restored")"
+  no_restored() { rm -rf "$work/restored"; }
+  read -r s _ <<<"$(median_run no_restored -- --fsync "$work/restored" -- restic -r "$work/restic" restore latest --target "$work/restored")"
   log "  restic restore: $(dur "$s") - $(dur "$restic_base") (cat config) = $(dur "$(calc "$s - $restic_base")")"
   s=$(calc "$s - $restic_base")
   row "$fig" "$ours" "restic restore + fsync $(dur "$s")" "$(ratio "$get_s" "$s")"
