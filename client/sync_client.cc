@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <future>
 #include <optional>
 #include <set>
@@ -20,6 +19,7 @@
 #include "crypto/digest.h"
 #include "evault_sync.grpc.pb.h"
 #include "vault/membership.h"
+#include "vault/read_ahead.h"
 
 namespace evault::client {
 
@@ -31,7 +31,7 @@ namespace {
 
 constexpr int kAttempts = 5;
 constexpr std::size_t kChunksPerStream = 32;
-constexpr std::size_t kReadAhead = 3;  // chunks read ahead of the one being sent
+constexpr std::size_t kReadAhead = 3;  // chunks read ahead of the one being sent (vault/read_ahead.h)
 constexpr std::size_t kFirstStreamChunks = 4;
 constexpr auto kStreamTarget = std::chrono::seconds(20);    // an upload stream's length, at the last rate
 constexpr auto kStreamDeadline = std::chrono::seconds(120);
@@ -266,18 +266,12 @@ Result<WrittenStream> WriteStream(SyncConnection& conn, SyncState& state, std::s
   const auto began = std::chrono::steady_clock::now();
   conn.Prepare(*stream.ctx, kStreamDeadline);
   stream.writer = conn.stub().PutChunks(stream.ctx.get(), stream.stored.get());
-  // The next kReadAhead chunks are read while chunk i is on the wire: flushes wrote the
-  // blob files past the page cache, so each read waits for the disk.
-  auto read = [&](std::size_t i) {
-    return std::async(std::launch::async, [&state, &chunk_ids, i] { return state.ReadChunk(crypto::AsBytes(chunk_ids[i])); });
-  };
-  std::deque<std::future<Result<std::string>>> reading;
-  std::size_t requested = 0;
+  vault::ReadAhead<Result<std::string>> chunks(chunk_ids.size(), kReadAhead, [&state, &chunk_ids](std::size_t i) {
+    return state.ReadChunk(crypto::AsBytes(chunk_ids[i]));
+  });
   bool write_failed = false;
   for (std::size_t i = 0; i < chunk_ids.size(); ++i) {
-    for (; requested < chunk_ids.size() && requested <= i + kReadAhead; ++requested) reading.push_back(read(requested));
-    EVAULT_ASSIGN_OR_RETURN(std::string data, reading.front().get());
-    reading.pop_front();
+    EVAULT_ASSIGN_OR_RETURN(std::string data, chunks.Next());
     pb::Chunk chunk;
     chunk.set_chunk_id(chunk_ids[i]);
     stream.bytes += data.size();

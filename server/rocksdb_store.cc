@@ -15,6 +15,7 @@
 
 #include "server/store_checks.h"
 #include "vault/object.h"
+#include "vault/rocksdb_setup.h"
 
 namespace evault::server {
 
@@ -25,15 +26,6 @@ using rocksdb::Slice;
 namespace fs = std::filesystem;
 
 namespace {
-
-// RocksDB's info log records when the server did what; that is activity metadata a
-// seized server should not hold, so every line is dropped.
-class SilentLogger : public rocksdb::Logger {
- public:
-  SilentLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::HEADER_LEVEL) {}
-  using rocksdb::Logger::Logv;
-  void Logv(const char*, va_list) override {}
-};
 
 std::string_view Text(ByteView b) { return crypto::AsText(b); }
 
@@ -111,7 +103,7 @@ rocksdb::Options DbOptions() {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
-  options.info_log = std::make_shared<SilentLogger>();
+  options.info_log = std::make_shared<vault::SilentLogger>();
   options.keep_log_file_num = 1;
   options.paranoid_checks = true;
   options.compression = rocksdb::kNoCompression;  // ciphertext does not compress
@@ -211,7 +203,13 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) return Fail(ErrorCode::kIo, "cannot restrict the data directory: " + ec.message());
 
-  const rocksdb::Options options = DbOptions();
+  rocksdb::Options options = DbOptions();
+  // Commits flush uploaded chunks into blob files. With O_DIRECT, where the file system
+  // takes it, they skip the copy into the page cache, as in the vault.
+  options.use_direct_io_for_flush_and_compaction = vault::DirectWritesWork(dir);
+  // Else each compaction input would get a 2 MiB readahead buffer; the tables compacted
+  // are small (the chunks family's hold blob references).
+  options.compaction_readahead_size = 256 << 10;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
       {"chunks", ChunkFamilyOptions()}};

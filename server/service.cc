@@ -6,6 +6,7 @@
 #include "crypto/identity.h"
 #include "server/enroll_tokens.h"
 #include "vault/object.h"
+#include "vault/read_ahead.h"
 
 namespace evault::server {
 
@@ -27,6 +28,7 @@ constexpr std::size_t kInviteIdBytes = 32;
 constexpr std::size_t kBoxKeyBytes = 32;
 constexpr std::size_t kMaxProofBytes = 64;
 constexpr std::size_t kMaxChunkBatchCount = 1000;
+constexpr std::size_t kChunkReadAhead = 3;  // chunks read ahead of the one being sent
 
 grpc::Status Refuse(StatusCode code, const char* message) { return grpc::Status(code, message); }
 
@@ -645,10 +647,16 @@ grpc::Status VaultSyncService::GetChunks(ServerContext* context, const sv::GetCh
   auto caller = Authorise(context, Need::kMember, log);
   if (!caller) return log.Done(caller.error());
   if (auto checked = CheckChunkIds(request->chunk_ids()); !checked.ok()) return log.Done(checked);
-  // Streams the chunks in the order asked, stopping at the first missing one.
-  for (const auto& id : request->chunk_ids()) {
+  // Streams the chunks in the order asked, stopping at the first missing one. Blob files
+  // are written past the page cache, so the next chunks are read while one is sent.
+  const auto& ids = request->chunk_ids();
+  const std::string& vault_id = caller->session.vault_id;
+  vault::ReadAhead<Result<std::optional<std::string>>> chunks(
+      static_cast<std::size_t>(ids.size()), kChunkReadAhead,
+      [this, &ids, &vault_id](std::size_t i) { return store_.GetChunk(View(vault_id), View(ids[static_cast<int>(i)])); });
+  for (const auto& id : ids) {
     if (context->IsCancelled()) return log.Done(Refuse(StatusCode::CANCELLED, "the download was cancelled"));
-    auto data = store_.GetChunk(View(caller->session.vault_id), View(id));
+    auto data = chunks.Next();
     if (!data) return log.Done(Internal(data.error()));
     if (!*data) return log.Done(Refuse(StatusCode::NOT_FOUND, "a chunk is not stored"));
     sv::Chunk chunk;

@@ -30,6 +30,7 @@
 #include "vault/media_type.h"
 #include "vault/object.h"
 #include "vault/record.h"
+#include "vault/rocksdb_setup.h"
 #include "vault/tokenizer.h"
 #include "vault/testing_env.h"
 #include "vault/vault.h"
@@ -59,14 +60,6 @@ constexpr int kMaxOpenDbFiles = 256;
 // signing sk (64) | box sk (32) | self key count (1) | self sks (32 each, newest last)
 constexpr std::size_t kLocalSecretsFixedBytes = 64 + 32 + 1;
 constexpr std::size_t kMaxSelfKeys = 8;
-
-// RocksDB's info log records timestamps of activity; a seized vault should not.
-class SilentLogger : public rocksdb::Logger {
- public:
-  SilentLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::FATAL_LEVEL) {}
-  using rocksdb::Logger::Logv;
-  void Logv(const char*, va_list) override {}
-};
 
 inline std::string NowUtc() {
   std::time_t t = std::time(nullptr);
@@ -284,24 +277,6 @@ struct Vault::Impl {
     return status;
   }
 
-  // Whether files in `dir` can be written with O_DIRECT: not every file system takes it
-  // (older tmpfs, some FUSE and stacked file systems refuse the open or the write), and
-  // RocksDB would then fail every flush. An unnamed O_TMPFILE leaves nothing behind.
-  static bool DirectWritesWork(const fs::path& dir) {
-    const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
-    if (fd < 0) return false;
-    constexpr std::size_t kBlock = 4096;
-    void* block = std::aligned_alloc(kBlock, kBlock);
-    bool ok = block != nullptr;
-    if (ok) {
-      std::memset(block, 0, kBlock);
-      ok = ::pwrite(fd, block, kBlock, 0) == static_cast<ssize_t>(kBlock);
-    }
-    std::free(block);
-    ::close(fd);
-    return ok;
-  }
-
   Status OpenDb(bool create) {
     rocksdb::DBOptions db_options(DbOptions());
     db_options.create_if_missing = create;
@@ -313,9 +288,7 @@ struct Vault::Impl {
         {kChunksFamily, ChunkFamilyOptions()},
     };
     // Flushes and compactions write their files with O_DIRECT where the file system
-    // takes it: an attachment's blob files then go from RocksDB's buffer to the disk
-    // without a copy into the page cache (which was half the flush's CPU time here) and
-    // without evicting the page cache for data that is read back rarely.
+    // takes it: the copy into the page cache was half the flush's CPU time here.
     db_options.use_direct_io_for_flush_and_compaction = DirectWritesWork(dir);
     // With direct I/O RocksDB would give each compaction input a 2 MiB readahead buffer;
     // the tables it compacts here are small (the chunks family's hold blob references).
