@@ -93,7 +93,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& data_dir, const std:
 }
 
 // Every upload stream allocates and frees 1 MiB messages, and every commit frees a
-// memtable of up to 32 MiB. Under glibc's defaults (a sliding mmap threshold, memory
+// 16 MiB memtable of chunks. Under glibc's defaults (a sliding mmap threshold, memory
 // trimmed back above twice that) the pages went back to the kernel after each and were
 // faulted in again: a quarter of the server's system time in a 1 GiB push and pull
 // (1.7 s -> 1.2-1.3 s; the push 2.5-2.6 s -> 2.3 s). Up to 64 MiB of free heap per malloc
