@@ -35,7 +35,7 @@ package: build
 
 # The benchmark suite of issue #7 (bench/bench_suite.sh): every figure beside its limit or
 # peer (age, gpg, restic, installed here only) in the same run, one table on stdout.
-# About 10 minutes; `make bench BENCH_ARGS=--quick` takes 1 to 2. See bench/README.md.
+# About 5 minutes (4 min 10 s in the last run); `make bench BENCH_ARGS=--quick` under one. See bench/README.md.
 BENCH_ARGS ?=
 deps-bench:
 	@deploy/install-deps.sh bench
