@@ -48,6 +48,29 @@ std::uint64_t UploadedChunks(const std::string& sync_output) {
   return std::regex_search(sync_output, m, re) ? std::stoull(m[1]) : UINT64_MAX;
 }
 
+// Bytes in the regular files under `dir` now; files that vanish while it counts (a
+// running server's flushes and compactions) count as empty.
+std::uintmax_t BytesUnder(const fs::path& dir) {
+  std::uintmax_t bytes = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    const std::uintmax_t size = it->is_regular_file(size_ec) ? it->file_size(size_ec) : 0;
+    if (!size_ec) bytes += size;
+  }
+  return bytes;
+}
+
+// Blocks (up to a minute) until the server's data directory holds more than `bytes`: the
+// upload under way has reached it. A condition, not a time: a 128 MiB push can end within
+// half a second.
+void WaitUntilServerHolds(const fs::path& data_dir, std::uintmax_t bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (BytesUnder(data_dir) <= bytes && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 // Every regular file under `dir` that contains `needle`.
 std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& needle) {
   std::vector<std::string> hits;
@@ -216,18 +239,8 @@ TEST_F(SyncTest, ClientKilledMidUploadResumesWithoutResendingChunks) {
   ASSERT_EQ(a_.Ev({"attach", "add", "--record", record_id, original.string()}).exit_code, 0);
   // Kill the client once the server holds part of the upload.
   auto killed = a_.Ev({"sync"}, {.on_started = [&](pid_t pid) {
-                                   std::thread([this, pid] {
-                                     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-                                     while (std::chrono::steady_clock::now() < deadline) {
-                                       std::uintmax_t bytes = 0;
-                                       for (const auto& e : fs::recursive_directory_iterator(server_->data_dir())) {
-                                         if (e.is_regular_file()) bytes += e.file_size();
-                                       }
-                                       if (bytes > (48u << 20)) break;
-                                       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                                     }
-                                     ::kill(pid, SIGKILL);
-                                   }).detach();
+                                   WaitUntilServerHolds(server_->data_dir(), 48u << 20);
+                                   ::kill(pid, SIGKILL);  // not reaped before RunProgram waits: never a recycled pid
                                  }});
   ASSERT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
   auto resumed = a_.Ev({"sync"}, {.timeout = std::chrono::minutes(3)});
@@ -250,8 +263,10 @@ TEST_F(SyncTest, ServerKilledMidUploadLosesNothingAcknowledged) {
   const fs::path original = dir_ / "a" / "big.bin";
   WriteFile(original, 128u << 20, "", 5);
   ASSERT_EQ(a_.Ev({"attach", "add", "--record", record_id, original.string()}).exit_code, 0);
+  // Killed once the server holds part of the attachment (24 of 128 MiB).
+  const std::uintmax_t before = BytesUnder(server_->data_dir());
   auto interrupted = a_.Ev({"sync"}, {.timeout = std::chrono::minutes(2), .on_started = [&](pid_t) {
-                                        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+                                        WaitUntilServerHolds(server_->data_dir(), before + (24u << 20));
                                         server_->Kill();
                                       }});
   EXPECT_NE(interrupted.exit_code, 0) << interrupted.Describe();
