@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <fmt/core.h>
+#include <fmt/chrono.h>
 
 #include "audit/minisign.h"
 #include "audit/sshsig.h"
@@ -66,14 +67,7 @@ Status CheckPayloadPath(std::string_view path) {
   return Ok();
 }
 
-std::string Today() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+std::string Today() { return fmt::format("{:%Y-%m-%d}", fmt::gmtime(std::time(nullptr))); }
 
 }  // namespace
 

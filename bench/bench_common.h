@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <fmt/chrono.h>
 
 namespace evault::bench {
 
@@ -197,13 +198,6 @@ inline void StopServer(pid_t& pid, std::chrono::seconds grace) {
 }
 
 // The minute a run started, for the table's header.
-inline std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
-}
+inline std::string NowUtc() { return fmt::format("{:%Y-%m-%d %H:%M} UTC", fmt::gmtime(std::time(nullptr))); }
 
 }  // namespace evault::bench

@@ -14,6 +14,7 @@
 #include <set>
 #include <utility>
 #include <fmt/core.h>
+#include <fmt/chrono.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
@@ -61,14 +62,7 @@ constexpr int kMaxOpenDbFiles = 256;
 constexpr std::size_t kLocalSecretsFixedBytes = 64 + 32 + 1;
 constexpr std::size_t kMaxSelfKeys = 8;
 
-inline std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+inline std::string NowUtc() { return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr))); }
 
 inline std::string Hex(ByteView b) { return crypto::ToHex(b); }
 inline std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
