@@ -29,6 +29,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -288,6 +289,22 @@ std::uint64_t WriteBytes(pid_t pid = 0) {
     if (key == "write_bytes:") return value;
   }
   return 0;
+}
+// CPU seconds (user + system) `pid` (0: this process) has used, from /proc/PID/stat:
+// the sync's two ends share the machine's cores, so their CPU says more than wall time.
+double CpuSeconds(pid_t pid = 0) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/stat") : fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto after_name = stat.rfind(')');  // the command name may hold spaces
+  if (after_name == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(after_name + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15 are utime and stime
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 std::string Gb(std::uint64_t bytes) { return fmt::format("{:.2f} GB", static_cast<double>(bytes) / 1e9); }
 
@@ -555,22 +572,27 @@ int Run(const Options& o, const std::string& command_line) {
     fs::remove(file);
 
     std::uint64_t server_wrote = WriteBytes(server.pid());
+    double client_cpu = CpuSeconds(), server_cpu = CpuSeconds(server.pid());
     Timed up = TimedSync(*a, config, std::nullopt, "push attachment A");
     server_wrote = WriteBytes(server.pid()) - server_wrote;
     if (up.report.uploaded_chunks != info.chunks) {
       throw BenchError(fmt::format("push uploaded {} chunks, expected {}", up.report.uploaded_chunks, info.chunks));
     }
     up_s = up.seconds;
-    Log("   push: {} ({:.0f} MB/s, {} chunks); the server wrote {} to storage", Duration(up_s), size / up_s / 1e6,
-        up.report.uploaded_chunks, Gb(server_wrote));
+    Log("   push: {} ({:.0f} MB/s, {} chunks); the server wrote {} to storage; CPU: client {:.2f} s, server {:.2f} s",
+        Duration(up_s), size / up_s / 1e6, up.report.uploaded_chunks, Gb(server_wrote), CpuSeconds() - client_cpu,
+        CpuSeconds(server.pid()) - server_cpu);
     wrote = WriteBytes();
+    client_cpu = CpuSeconds();
+    server_cpu = CpuSeconds(server.pid());
     Timed down = TimedSync(*b, config, std::nullopt, "pull attachment B");
     wrote = WriteBytes() - wrote;
     if (down.report.downloaded_chunks != info.chunks) {
       throw BenchError(fmt::format("pull downloaded {} chunks, expected {}", down.report.downloaded_chunks, info.chunks));
     }
     down_s = down.seconds;
-    Log("   pull: {} ({:.0f} MB/s); this process wrote {} to storage", Duration(down_s), size / down_s / 1e6, Gb(wrote));
+    Log("   pull: {} ({:.0f} MB/s); this process wrote {} to storage; CPU: client {:.2f} s, server {:.2f} s",
+        Duration(down_s), size / down_s / 1e6, Gb(wrote), CpuSeconds() - client_cpu, CpuSeconds(server.pid()) - server_cpu);
     const auto on_b = Check(b->GetAttachment(info.id), "reading the attachment's manifest on B");
     if (on_b.size != size || on_b.sha256 != info.sha256) throw BenchError("B's attachment differs from A's");
 

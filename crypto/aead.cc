@@ -45,6 +45,22 @@ Result<std::size_t> AeadOpenInto(const SymmetricKey& key, ByteView sealed,
   return static_cast<std::size_t>(written);
 }
 
+Status AeadVerify(const SymmetricKey& key, ByteView sealed, ByteView associated_data) {
+  if (sealed.size() < kAeadOverhead) {
+    return Fail(ErrorCode::kTampered, "ciphertext is truncated");
+  }
+  const std::size_t body_size = sealed.size() - kAeadOverhead;
+  const std::uint8_t* body = sealed.data() + kAeadNonceBytes;
+  // No message buffer: libsodium verifies the tag and returns before decrypting
+  // (aead_test pins this: a flipped byte must still fail).
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+          nullptr, nullptr, body, body_size, body + body_size, associated_data.data(),
+          associated_data.size(), sealed.data(), key.data()) != 0) {
+    return Fail(ErrorCode::kTampered, "authentication failed (wrong key, or data altered or moved)");
+  }
+  return Ok();
+}
+
 Result<SecretBytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data) {
   if (sealed.size() < kAeadOverhead) {
     return Fail(ErrorCode::kTampered, "ciphertext is truncated");

@@ -8,6 +8,19 @@
 #include "crypto/padding.h"
 
 namespace evault::crypto {
+namespace {
+
+auto FailedAuthentication(std::uint64_t index) {
+  return Fail(ErrorCode::kTampered, fmt::format("chunk {} failed authentication (altered, moved or truncated)", index));
+}
+auto TooLarge(std::uint64_t index) {
+  return Fail(ErrorCode::kTampered, fmt::format("chunk {} is too large", index));
+}
+auto WrongSize(std::uint64_t index) {
+  return Fail(ErrorCode::kCorrupt, fmt::format("chunk {} has the wrong size", index));
+}
+
+}  // namespace
 
 std::size_t MaxSealedChunkSize() { return PaddedSize(kChunkSize) + kAeadOverhead; }
 
@@ -39,21 +52,26 @@ void ChunkCipher::SealChunk(std::uint64_t index, bool is_last, ByteView plaintex
 
 Result<std::size_t> ChunkCipher::OpenChunk(std::uint64_t index, bool is_last, ByteView sealed,
                                            std::span<std::uint8_t> out) const {
-  if (sealed.size() > MaxSealedChunkSize()) {
-    return Fail(ErrorCode::kTampered, fmt::format("chunk {} is too large", index));
-  }
+  if (sealed.size() > MaxSealedChunkSize()) return TooLarge(index);
   auto opened = AeadOpenInto(key_, sealed, AssociatedData(index, is_last), out);
-  if (!opened) {
-    return Fail(ErrorCode::kTampered,
-                fmt::format("chunk {} failed authentication (altered, moved or truncated)", index));
-  }
+  if (!opened) return FailedAuthentication(index);
   if (!is_last) {
-    if (*opened != kChunkSize) {
-      return Fail(ErrorCode::kCorrupt, fmt::format("chunk {} has the wrong size", index));
-    }
+    if (*opened != kChunkSize) return WrongSize(index);
     return *opened;
   }
   return UnpaddedSize(ByteView(out.data(), *opened));
+}
+
+Status ChunkCipher::VerifyChunk(std::uint64_t index, bool is_last, ByteView sealed) const {
+  if (is_last) {
+    SecretBytes scratch(MaxSealedChunkSize());
+    EVAULT_TRY(OpenChunk(index, is_last, sealed, scratch.span()));
+    return Ok();
+  }
+  if (sealed.size() > MaxSealedChunkSize()) return TooLarge(index);
+  if (!AeadVerify(key_, sealed, AssociatedData(index, is_last))) return FailedAuthentication(index);
+  if (sealed.size() != kChunkSize + kAeadOverhead) return WrongSize(index);
+  return Ok();
 }
 
 Result<std::size_t> ChunkStreamReader::Next(ByteView sealed, std::span<std::uint8_t> out) {

@@ -38,6 +38,12 @@ class ChunkCipher {
   Result<std::size_t> OpenChunk(std::uint64_t index, bool is_last, ByteView sealed,
                                 std::span<std::uint8_t> out) const;
 
+  // Accepts exactly the chunks OpenChunk opens, with the same errors, without producing
+  // the plaintext: for chunks passed on sealed, as a sync download stores them. A middle
+  // chunk costs only its tag check (AeadVerify); the last is opened into locked memory,
+  // since its padding can only be checked in the clear.
+  Status VerifyChunk(std::uint64_t index, bool is_last, ByteView sealed) const;
+
  private:
   Bytes AssociatedData(std::uint64_t index, bool is_last) const;
 

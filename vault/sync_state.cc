@@ -356,7 +356,6 @@ Result<std::vector<SyncState::Transfer>> TransfersUnder(Vault::Impl& impl, std::
 struct SyncState::DownloadCache {
   std::string attachment_id;
   ManifestKeys keys;
-  SecretBytes scratch{crypto::MaxSealedChunkSize()};
 };
 
 Result<std::vector<SyncState::Transfer>> SyncState::PendingUploads() { return TransfersUnder(impl_, "upload/"); }
@@ -394,8 +393,8 @@ Status SyncState::StoreChunk(std::string_view attachment_id, std::uint64_t index
   }
   const ManifestKeys& mk = download_->keys;
   if (chunk_count != mk.chunks || index >= mk.chunks) return Fail(ErrorCode::kInternal, "chunk index out of range");
-  auto opened = mk.keys.cipher.OpenChunk(index, index + 1 == mk.chunks, sealed, download_->scratch.span());
-  if (!opened) {
+  // Checked, not opened: the chunk is stored sealed, so its plaintext is never needed here.
+  if (!mk.keys.cipher.VerifyChunk(index, index + 1 == mk.chunks, sealed)) {
     return Fail(ErrorCode::kTampered,
                 fmt::format("the server sent an altered chunk {} of attachment {}", index, attachment_id));
   }

@@ -183,7 +183,7 @@ class SyncState {
   // began a key epoch is then sealed to the new epoch's keys.
   Status AuditMembership(const nlohmann::json& subject);
 
-  struct DownloadCache;  // the keys of the attachment being downloaded, and a buffer
+  struct DownloadCache;  // the keys of the attachment being downloaded
   Vault::Impl& impl_;
   std::shared_ptr<DownloadCache> download_;
 };

@@ -233,5 +233,53 @@ TEST(AeadTest, ErrorMessageDoesNotEchoPlaintext) {
   EXPECT_EQ(opened.error().message.find("TOPSECRET"), std::string::npos);
 }
 
+// AeadVerify hands libsodium no message buffer, and libsodium then compares the tag and
+// skips the decryption. These pin that: a libsodium that skipped the comparison too would
+// fail them.
+TEST(AeadTest, VerifyAcceptsWhatOpens) {
+  const SymmetricKey key = SymmetricKey::Generate();
+  const Bytes ad = AdFor("object-1");
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17},
+                           std::size_t{300}, std::size_t{1} << 20}) {
+    const Bytes sealed = AeadSeal(key, Pattern(size), ad);
+    ASSERT_TRUE(AeadOpen(key, sealed, ad).has_value());
+    EXPECT_TRUE(AeadVerify(key, sealed, ad).has_value()) << "size " << size;
+  }
+}
+
+TEST(AeadTest, VerifyRefusesEveryBitFlipTruncationAndExtension) {
+  const SymmetricKey key = SymmetricKey::Generate();
+  const Bytes ad = AdFor("object-1");
+  const Bytes sealed = AeadSeal(key, AsBytes("short secret"), ad);
+  for (std::size_t i = 0; i < sealed.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      EXPECT_TRUE(FailsWith(AeadVerify(key, WithBitFlipped(sealed, i, bit), ad), ErrorCode::kTampered))
+          << "byte " << i << " bit " << bit;
+    }
+  }
+  for (std::size_t i = 0; i < ad.size(); ++i) {
+    EXPECT_TRUE(FailsWith(AeadVerify(key, sealed, WithBitFlipped(ad, i, 0)), ErrorCode::kTampered))
+        << "associated data byte " << i;
+  }
+  for (std::size_t len = 0; len < sealed.size(); ++len) {
+    EXPECT_TRUE(FailsWith(AeadVerify(key, ByteView(sealed.data(), len), ad), ErrorCode::kTampered))
+        << "prefix of length " << len;
+  }
+  Bytes extended = sealed;
+  extended.push_back(0);
+  EXPECT_TRUE(FailsWith(AeadVerify(key, extended, ad), ErrorCode::kTampered));
+  EXPECT_TRUE(FailsWith(AeadVerify(SymmetricKey::Generate(), sealed, ad), ErrorCode::kTampered));
+  EXPECT_TRUE(AeadVerify(key, sealed, ad).has_value());  // the failures came from the changes
+}
+
+TEST(AeadTest, VerifyDetectsAFlipAnywhereInALargeMessage) {
+  const SymmetricKey key = SymmetricKey::Generate();
+  const Bytes sealed = AeadSeal(key, Pattern(3 << 20, 7), AsBytes("big"));
+  for (std::size_t pos : {kAeadNonceBytes, sealed.size() / 2, sealed.size() - kAeadTagBytes - 1}) {
+    EXPECT_TRUE(FailsWith(AeadVerify(key, WithBitFlipped(sealed, pos, 5), AsBytes("big")), ErrorCode::kTampered))
+        << "byte " << pos;
+  }
+}
+
 }  // namespace
 }  // namespace evault::crypto

@@ -2,9 +2,11 @@
 // extending a stream must all fail; the last chunk must hide the exact length.
 #include "crypto/chunk_cipher.h"
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,7 @@
 namespace evault::crypto {
 namespace {
 
+using testing::CodeName;
 using testing::FailsWith;
 using testing::Pattern;
 using testing::WithBitFlipped;
@@ -52,6 +55,40 @@ Result<Bytes> ReadStream(const ChunkCipher& cipher, const Chunks& chunks) {
   }
   EVAULT_TRY(reader.Finish());
   return data;
+}
+
+// OpenChunk's verdict without its plaintext, to compare with VerifyChunk's.
+Status OpenVerdict(const ChunkCipher& cipher, std::uint64_t index, bool is_last, ByteView sealed) {
+  Bytes buffer(MaxSealedChunkSize());
+  auto opened = cipher.OpenChunk(index, is_last, sealed, buffer);
+  if (!opened) return std::unexpected(opened.error());
+  return Ok();
+}
+
+// VerifyChunk stands in for OpenChunk where a chunk is stored sealed (a sync download), so
+// it must accept and refuse exactly the same chunks, with the same error codes. Returns
+// whether they accepted it.
+bool SameVerdict(const ChunkCipher& cipher, std::uint64_t index, bool is_last, ByteView sealed,
+                 const std::string& what) {
+  const Status opened = OpenVerdict(cipher, index, is_last, sealed);
+  const Status verified = cipher.VerifyChunk(index, is_last, sealed);
+  EXPECT_EQ(opened.has_value(), verified.has_value()) << what;
+  if (!opened && !verified) {
+    EXPECT_EQ(CodeName(opened.error().code), CodeName(verified.error().code)) << what;
+  }
+  return verified.has_value();
+}
+
+// A chunk sealed by hand with the associated data chunk_cipher.h documents: what another
+// implementation (a malicious member device, say) could send, which SealChunk refuses to make.
+Bytes SealByHand(const SymmetricKey& key, ByteView stream_id, std::uint64_t index, bool is_last,
+                 ByteView plaintext) {
+  Bytes ad;
+  AppendField(ad, AsBytes("evault-chunk-v1"));
+  AppendField(ad, stream_id);
+  AppendU64(ad, index);
+  AppendU8(ad, is_last ? 1 : 0);
+  return AeadSeal(key, plaintext, ad);
 }
 
 class ChunkCipherTest : public ::testing::Test {
@@ -267,6 +304,44 @@ TEST_F(ChunkCipherTest, FlippedBitInAnyChunkIsRejected) {
   }
 }
 
+TEST_F(ChunkCipherTest, VerifyChunkAgreesWithOpenChunkOnEveryAlteration) {
+  const std::size_t last = chunks_.size() - 1;
+  std::size_t accepted = 0;
+  for (std::size_t i = 0; i < chunks_.size(); ++i) {
+    const std::size_t size = chunks_[i].size();
+    std::vector<std::pair<std::string, Bytes>> variants = {{"as sealed", chunks_[i]}};
+    for (std::size_t pos : {std::size_t{0}, kAeadNonceBytes, size / 2, size - kAeadTagBytes - 1, size - 1}) {
+      variants.emplace_back(fmt::format("byte {} flipped", pos), WithBitFlipped(chunks_[i], pos, 0));
+    }
+    for (std::size_t cut : {std::size_t{1}, kAeadTagBytes, size - kAeadOverhead, size - kAeadOverhead + 1, size}) {
+      variants.emplace_back(fmt::format("cut by {}", cut), Bytes(chunks_[i].begin(), chunks_[i].end() - static_cast<std::ptrdiff_t>(cut)));
+    }
+    Bytes extended = chunks_[i];
+    extended.push_back(0);
+    variants.emplace_back("extended by a byte", extended);
+    for (const auto& [what, sealed] : variants) {
+      for (std::uint64_t index : {i, i + 1, i == 0 ? i + 2 : i - 1}) {
+        for (bool is_last : {false, true}) {
+          const bool ok = SameVerdict(cipher_, index, is_last, sealed,
+                                      fmt::format("chunk {} {} at index {}{}", i, what, index, is_last ? " as last" : ""));
+          if (ok) {
+            ++accepted;
+            EXPECT_EQ(what, "as sealed");
+            EXPECT_EQ(index, i);
+            EXPECT_EQ(is_last, i == last);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(accepted, chunks_.size());  // each chunk exactly once: at its own place
+  // A chunk of another stream under the same key, or of this stream under another key.
+  ChunkCipher other_stream(key_.Clone(), StreamId("attachment-0002"));
+  ChunkCipher other_key(SymmetricKey::Generate(), StreamId("attachment-0001"));
+  EXPECT_FALSE(SameVerdict(other_stream, 0, false, chunks_[0], "another stream"));
+  EXPECT_FALSE(SameVerdict(other_key, 0, false, chunks_[0], "another key"));
+}
+
 TEST_F(ChunkCipherTest, FailedNextDoesNotAdvanceOrFinish) {
   ChunkStreamReader reader(cipher_);
   Bytes buffer(MaxSealedChunkSize());
@@ -368,6 +443,36 @@ TEST(ChunkCipherEdgeTest, OversizedChunkIsRejected) {
   EXPECT_TRUE(FailsWith(cipher.OpenChunk(0, false, huge, buffer), ErrorCode::kTampered));
   ChunkStreamReader reader(cipher);
   EXPECT_TRUE(FailsWith(reader.Next(huge, buffer), ErrorCode::kTampered));
+}
+
+TEST(ChunkCipherEdgeTest, VerifyChunkRefusesAnAuthenticMiddleChunkOfTheWrongSize) {
+  const SymmetricKey key = SymmetricKey::Generate();
+  const Bytes stream = StreamId("hand-made");
+  ChunkCipher cipher(key.Clone(), stream);
+  // The hand-made associated data is right: a full middle chunk sealed so opens.
+  const Bytes full = SealByHand(key, stream, 4, false, Pattern(kChunkSize));
+  ASSERT_TRUE(OpenVerdict(cipher, 4, false, full).has_value());
+  EXPECT_TRUE(SameVerdict(cipher, 4, false, full, "a full middle chunk"));
+  for (std::size_t size : {std::size_t{0}, kChunkSize - 1, kChunkSize + 1}) {
+    const Bytes odd = SealByHand(key, stream, 4, false, Pattern(size));
+    EXPECT_TRUE(FailsWith(cipher.VerifyChunk(4, false, odd), ErrorCode::kCorrupt)) << "size " << size;
+    SameVerdict(cipher, 4, false, odd, fmt::format("a middle chunk of {} bytes", size));
+  }
+}
+
+TEST(ChunkCipherEdgeTest, VerifyChunkChecksTheLastChunksPadding) {
+  const SymmetricKey key = SymmetricKey::Generate();
+  const Bytes stream = StreamId("hand-made");
+  ChunkCipher cipher(key.Clone(), stream);
+  SecretBytes padded = Pad(AsBytes("content"));
+  const Bytes good = SealByHand(key, stream, 2, true, padded.span());
+  EXPECT_TRUE(SameVerdict(cipher, 2, true, good, "well padded"));
+  // Authentic, but without the padding marker: only opening can see that.
+  Bytes unpadded(padded.span().begin(), padded.span().end());
+  std::fill(unpadded.begin(), unpadded.end(), 0);
+  const Bytes bad = SealByHand(key, stream, 2, true, unpadded);
+  EXPECT_TRUE(FailsWith(cipher.VerifyChunk(2, true, bad), ErrorCode::kCorrupt));
+  SameVerdict(cipher, 2, true, bad, "without padding");
 }
 
 TEST(ChunkCipherEdgeTest, ChunkIsNotAPlainAeadMessage) {

@@ -119,6 +119,59 @@ TEST_F(LyingServerTest, HonestHistoryArrivesWhole) {
   EXPECT_EQ(SyncState(*b).membership().members().size(), 2u);
 }
 
+// Attachment chunks come from the server too, and are stored as they came (sealed): each
+// must be refused before it is stored if it was altered, moved, cut or extended.
+TEST_F(LyingServerTest, AlteredOrMisplacedChunksAreRefusedAndNotStored) {
+  const fs::path file = dir_ / "video.bin";
+  std::string original(2 * (1 << 20) + 4321, '\0');
+  for (std::size_t i = 0; i < original.size(); ++i) original[i] = static_cast<char>(i * 131 + i / 7);
+  std::ofstream(file, std::ios::binary).write(original.data(), static_cast<std::streamsize>(original.size()));
+  auto added = a_->AddAttachment(records_[1], file);
+  ASSERT_TRUE(added) << added.error().message;
+  ASSERT_EQ(added->chunks, 3u);
+
+  auto b = Join("b", 0);
+  SyncState sb(*b);
+  ASSERT_TRUE(sb.ApplyPulled(Page(History())));
+  auto downloads = sb.PendingDownloads();
+  ASSERT_TRUE(downloads);
+  ASSERT_EQ(downloads->size(), 1u);
+  const auto& transfer = downloads->front();
+  ASSERT_EQ(transfer.chunk_ids.size(), 3u);
+  std::vector<std::string> sealed;
+  for (const auto& id : transfer.chunk_ids) sealed.push_back(*SyncState(*a_).ReadChunk(id));
+
+  auto bytes = [](const std::string& s) { return crypto::AsBytes(s); };
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    std::vector<std::pair<std::string, std::string>> lies;
+    for (std::size_t pos : {std::size_t{0}, sealed[i].size() / 2, sealed[i].size() - 1}) {
+      std::string flipped = sealed[i];
+      flipped[pos] = static_cast<char>(flipped[pos] ^ 0x10);
+      lies.emplace_back("a flipped byte", flipped);
+    }
+    lies.emplace_back("another chunk", sealed[(i + 1) % 3]);
+    lies.emplace_back("a cut chunk", sealed[i].substr(0, sealed[i].size() - 1));
+    lies.emplace_back("an extended chunk", sealed[i] + '\0');
+    for (const auto& [what, lie] : lies) {
+      auto stored = sb.StoreChunk(transfer.attachment_id, i, 3, bytes(lie));
+      ASSERT_FALSE(stored) << what << " at chunk " << i << " was stored";
+      EXPECT_EQ(stored.error().code, ErrorCode::kTampered) << what;
+      EXPECT_NE(stored.error().message.find("altered chunk"), std::string::npos) << stored.error().message;
+      EXPECT_FALSE(*sb.HasChunk(transfer.chunk_ids[i])) << what;
+    }
+  }
+  // The honest chunks are still taken, and the attachment reads back whole.
+  for (std::uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(sb.StoreChunk(transfer.attachment_id, i, 3, bytes(sealed[i])));
+  ASSERT_TRUE(sb.CompleteDownload(transfer.attachment_id));
+  std::string read;
+  auto status = b->ReadAttachment(added->id, [&](crypto::ByteView part) -> Status {
+    read.append(reinterpret_cast<const char*>(part.data()), part.size());
+    return Ok();
+  });
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_TRUE(read == original);
+}
+
 TEST_F(LyingServerTest, DroppedObjectIsDetected) {
   auto b = Join("b", 0);
   auto log = History();
