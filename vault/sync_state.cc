@@ -404,7 +404,9 @@ Status SyncState::StoreChunk(std::string_view attachment_id, std::uint64_t index
   // Without the WAL, like a local upload: CompleteDownload flushes before the attachment
   // becomes visible. A crash before that loses only chunks still in the memtable, which
   // HasChunk then reports missing and the next sync downloads again.
-  return impl_.WriteDb(Vault::Impl::ChunkWriteOptions(), batch, "storing a chunk");
+  EVAULT_TRY(impl_.WriteDb(Vault::Impl::ChunkWriteOptions(), batch, "storing a chunk"));
+  impl_.chunk_heap.Count(sealed.size());
+  return Ok();
 }
 
 Status SyncState::CompleteDownload(std::string_view attachment_id) {

@@ -677,6 +677,7 @@ Result<AttachmentInfo> Vault::AddAttachment(std::string_view record_id, const fs
       cleanup();
       return std::unexpected(s.error());
     }
+    impl_->chunk_heap.Count(sealed.size());
     total += current_len;
     ++index;
     if (progress) progress(total, std::max(total, expected_size));
