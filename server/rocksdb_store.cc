@@ -207,6 +207,12 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
   // Commits flush uploaded chunks into blob files. With O_DIRECT, where the file system
   // takes it, they skip the copy into the page cache, as in the vault.
   options.use_direct_io_for_flush_and_compaction = vault::DirectWritesWork(dir);
+  // And chunks are read back past it (see NewDirectBlobReadsEnv).
+  std::unique_ptr<rocksdb::Env> env;
+  if (options.use_direct_io_for_flush_and_compaction) {
+    env = vault::NewDirectBlobReadsEnv();
+    options.env = env.get();
+  }
   // Else each compaction input would get a 2 MiB readahead buffer; the tables compacted
   // are small (the chunks family's hold blob references).
   options.compaction_readahead_size = 256 << 10;
@@ -219,6 +225,7 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const fs::path& dir) {
   if (!s.ok()) return IoError(s);
 
   std::unique_ptr<RocksDbStore> store(new RocksDbStore());
+  store->env_ = std::move(env);
   store->db_.reset(raw);
   // The default family's handle is owned by the DB; only ours must be destroyed.
   store->chunks_ = handles[1];

@@ -44,6 +44,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace evault::server {
@@ -111,6 +112,7 @@ class RocksDbStore final : public Store {
   Result<std::optional<VaultMeta>> ReadMeta(crypto::ByteView vault_id);
   Result<std::optional<StoredObject>> ReadObjectAt(crypto::ByteView vault_id, std::uint64_t seq);
 
+  std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* chunks_ = nullptr;
 
