@@ -31,7 +31,7 @@ namespace {
 
 constexpr int kAttempts = 5;
 constexpr std::size_t kChunksPerStream = 32;
-constexpr std::size_t kReadAhead = 3;  // chunks read ahead of the one being sent (vault/read_ahead.h)
+constexpr std::size_t kReadAhead = 6;  // chunks read ahead of the one being sent (vault/read_ahead.h)
 constexpr std::size_t kFirstStreamChunks = 4;
 constexpr auto kStreamTarget = std::chrono::seconds(20);    // an upload stream's length, at the last rate
 constexpr auto kStreamDeadline = std::chrono::seconds(120);

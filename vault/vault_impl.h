@@ -132,6 +132,7 @@ struct Vault::Impl {
   Keyring keyring;
   std::unique_ptr<ObjectCodec> codec;
 
+  std::unique_ptr<rocksdb::Env> env;  // reads blob files with O_DIRECT; outlives db
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* chunks = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -287,6 +288,12 @@ struct Vault::Impl {
     // Flushes and compactions write their files with O_DIRECT where the file system
     // takes it: the copy into the page cache was half the flush's CPU time here.
     db_options.use_direct_io_for_flush_and_compaction = DirectWritesWork(dir);
+    // And chunks are read back past the page cache (NewDirectBlobReadsEnv), unless a test
+    // put its own Env in (testing::DatabaseEnv).
+    if (db_options.use_direct_io_for_flush_and_compaction && db_options.env == rocksdb::Env::Default()) {
+      env = NewDirectBlobReadsEnv();
+      db_options.env = env.get();
+    }
     // With direct I/O RocksDB would give each compaction input a 2 MiB readahead buffer;
     // the tables it compacts here are small (the chunks family's hold blob references).
     db_options.compaction_readahead_size = 256 << 10;
